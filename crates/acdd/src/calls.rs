@@ -1,0 +1,307 @@
+//! The task that runs one call: it feeds the engine's pure state machine with
+//! what the SIP leg and the media stream report, and carries out its actions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ld_dialplan::{Dialplan, Ivr, PromptItem};
+use ld_engine::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, SipIn};
+use ld_media::{MediaEngine, MediaEventKind, PlayId, Prompt, PromptCache, SessionId};
+use ld_sip::{IncomingCall, LegEvent};
+use ld_store::{CallRecord, HangupBy, StoreWriter};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+
+/// How long to wait for the answer to our BYE.
+const BYE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// What every call task shares.
+pub struct Ctx {
+    pub plan: Arc<Dialplan>,
+    pub prompts: PromptCache,
+    pub media: MediaEngine,
+    pub store: StoreWriter,
+    pub clock: Clock,
+    /// Media events are produced by one engine task for all sessions; each
+    /// call registers here to get its own.
+    pub media_routes: Mutex<HashMap<SessionId, mpsc::UnboundedSender<MediaEventKind>>>,
+}
+
+/// The facts of the call that the record needs beside the engine's summary.
+struct Facts {
+    call_id: String,
+    caller: String,
+    called: String,
+}
+
+/// Runs one call to its end and writes its record, whatever happens.
+pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationToken) {
+    let arrived = Instant::now();
+    let IncomingCall {
+        call_id,
+        caller,
+        called,
+        offer,
+        local_ip,
+        mut leg,
+    } = incoming;
+    let facts = Facts {
+        call_id,
+        caller,
+        called,
+    };
+
+    // RFC 3264 §6: answer the offer, PCMA preferred. No usable audio: 488
+    // (RFC 3261 §21.4.26). An INVITE without an offer would need our offer in
+    // the 2xx and no early media at all: refused the same way for now.
+    let negotiated = match ld_media::sdp::negotiate(&offer) {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(call_id = %facts.call_id, error = %e, "no acceptable media offer: 488");
+            let _ = leg.reject(488);
+            record(&ctx, &facts, refused(arrived, Outcome::Failed, 488));
+            return;
+        }
+    };
+    let ivr = match Ivr::new(arrived, ctx.plan.clone(), &facts.called) {
+        Ok(ivr) => ivr,
+        Err(e) => {
+            warn!(call_id = %facts.call_id, called = %facts.called, error = %e, "no dialplan entry: 404");
+            let _ = leg.reject(404);
+            record(&ctx, &facts, refused(arrived, Outcome::Rejected, 404));
+            return;
+        }
+    };
+    let session = match ctx.media.open_session() {
+        Ok(s) => s,
+        Err(e) => {
+            // Out of RTP ports: the PBX may try another server (RFC 3261
+            // §21.5.4).
+            warn!(call_id = %facts.call_id, error = %e, "no media session: 503");
+            let _ = leg.reject(503);
+            record(&ctx, &facts, refused(arrived, Outcome::Failed, 503));
+            return;
+        }
+    };
+    if let Some(remote) = negotiated.remote_rtp {
+        session.set_remote(remote, negotiated.codec, negotiated.payload_type);
+    } else {
+        // No address yet (c=0.0.0.0 or a host name): symmetric RTP
+        // (RFC 4961) latches on the caller's first packet, sent with the
+        // session's default codec (PCMA).
+        info!(call_id = %facts.call_id, "no RTP address in the offer: waiting for the caller's packets");
+    }
+    let session_id: u64 = rand_session_id();
+    let sdp = ld_media::sdp::answer(&negotiated, local_ip, session.local_port(), session_id, 1);
+
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    if let Ok(mut routes) = ctx.media_routes.lock() {
+        routes.insert(session.id(), media_tx);
+    }
+
+    let mut call = Call::new(arrived, ivr);
+    let mut current_play: Option<PlayId> = None;
+    let mut shutdown_seen = false;
+    let summary = loop {
+        // Carry out what the engine asked for, in order.
+        let mut finished = None;
+        while let Some(action) = call.poll_action() {
+            match action {
+                Action::Progress => {
+                    if let Err(e) = leg.progress(sdp.clone()) {
+                        warn!(call_id = %facts.call_id, error = %e, "183 not sent");
+                    }
+                }
+                Action::Play { prompts } => {
+                    let list = resolve(&ctx, &facts.call_id, &prompts);
+                    current_play = Some(session.play(list, false));
+                }
+                Action::Answer => {
+                    if let Err(e) = leg.answer(sdp.clone()) {
+                        warn!(call_id = %facts.call_id, error = %e, "200 not sent");
+                    }
+                }
+                Action::Reject { status } => {
+                    session.stop();
+                    if let Err(e) = leg.reject(status) {
+                        warn!(call_id = %facts.call_id, error = %e, "final response not sent");
+                    }
+                }
+                Action::Bye => {
+                    session.stop();
+                    // Bounded: a peer that never answers the BYE must not hold
+                    // the record back (RFC 3261 §15: the call is over for us
+                    // once the BYE is sent).
+                    match tokio::time::timeout(BYE_WAIT, leg.bye()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => warn!(call_id = %facts.call_id, error = %e, "BYE failed"),
+                        Err(_) => warn!(call_id = %facts.call_id, "no answer to BYE"),
+                    }
+                }
+                Action::Finished(summary) => finished = Some(summary),
+            }
+        }
+        if let Some(summary) = finished {
+            break summary;
+        }
+        let deadline = call.poll_timeout();
+        tokio::select! {
+            ev = leg.next_event() => {
+                let now = Instant::now();
+                match ev {
+                    Some(LegEvent::Ack) => call.handle_sip(now, SipIn::Ack),
+                    Some(LegEvent::Cancel) => call.handle_sip(now, SipIn::Cancel),
+                    Some(LegEvent::Bye) => call.handle_sip(now, SipIn::Bye),
+                    Some(LegEvent::Failed(why)) => {
+                        info!(call_id = %facts.call_id, %why, "dialog failed");
+                        call.handle_sip(now, SipIn::Failed);
+                    }
+                    None => call.handle_sip(now, SipIn::Failed),
+                }
+            }
+            ev = media_rx.recv() => {
+                let now = Instant::now();
+                match ev {
+                    Some(MediaEventKind::PlaybackFinished(id)) if Some(id) == current_play => {
+                        current_play = None;
+                        call.handle_media(now, MediaIn::PlaybackFinished);
+                    }
+                    Some(_) => {}
+                    // The media engine is gone: nothing can be heard any more.
+                    None => call.handle_shutdown(now),
+                }
+            }
+            _ = sleep_until(deadline) => call.handle_timeout(Instant::now()),
+            _ = shutdown.cancelled(), if !shutdown_seen => {
+                shutdown_seen = true;
+                call.handle_shutdown(Instant::now());
+            }
+        }
+    };
+    if let Ok(mut routes) = ctx.media_routes.lock() {
+        routes.remove(&session.id());
+    }
+    session.close();
+    record(&ctx, &facts, summary);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn rand_session_id() -> u64 {
+    // RFC 4566 §5.2: the o= session id only needs to be unique; the clock
+    // in nanoseconds is enough.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// Turns the plan's prompt items into loaded prompts. A missing prompt is
+/// logged and skipped: `acdd check` refuses plans whose files are missing, so
+/// this only happens if a file vanished after start.
+fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem]) -> Vec<Arc<Prompt>> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let name = match item {
+                PromptItem::File(name) => name.clone(),
+                PromptItem::EstimatedWait => estimated_wait_prompt(estimated_wait_minutes()),
+            };
+            match ctx.prompts.get_or_load(&name) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    warn!(%call_id, prompt = %name, error = %e, "prompt unavailable");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The estimated wait, as the upper bound in whole minutes announced to the
+/// caller. With no queue yet every call is answered by the IVR at once, so
+/// the bound is the first one; the ACD computes it from the queue state.
+fn estimated_wait_minutes() -> u32 {
+    1
+}
+
+/// The prompt saying "less than N minutes" (rendered for 1..=30).
+pub fn estimated_wait_prompt(minutes: u32) -> String {
+    if minutes > 30 {
+        "fr/attente-plus".to_string()
+    } else {
+        format!("fr/attente-{:02}", minutes.max(1))
+    }
+}
+
+fn refused(arrived: Instant, outcome: Outcome, status: u16) -> CallSummary {
+    CallSummary {
+        arrived_at: arrived,
+        early_media_at: None,
+        answered_at: None,
+        ended_at: Instant::now(),
+        outcome,
+        hangup_by: HangupSide::System,
+        final_status: Some(status),
+    }
+}
+
+fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
+    let outcome = match s.outcome {
+        Outcome::Answered => ld_store::Outcome::Answered,
+        Outcome::Abandoned => ld_store::Outcome::Abandoned,
+        Outcome::Rejected => ld_store::Outcome::Rejected,
+        Outcome::Failed => ld_store::Outcome::Failed,
+        Outcome::Shutdown => ld_store::Outcome::Shutdown,
+    };
+    let hangup_by = match s.hangup_by {
+        HangupSide::Caller => HangupBy::Caller,
+        HangupSide::System => HangupBy::System,
+        HangupSide::Unknown => HangupBy::Unknown,
+    };
+    let rec = CallRecord {
+        call_id: facts.call_id.clone(),
+        caller: facts.caller.clone(),
+        called: facts.called.clone(),
+        arrived_at: ctx.clock.wall(s.arrived_at),
+        early_media_at: s.early_media_at.map(|t| ctx.clock.wall(t)),
+        answered_at: s.answered_at.map(|t| ctx.clock.wall(t)),
+        ended_at: ctx.clock.wall(s.ended_at),
+        outcome,
+        hangup_by,
+        final_status: s.final_status,
+        wait_seconds: None,
+        talk_seconds: None,
+    }
+    .with_derived_durations();
+    info!(call_id = %rec.call_id, outcome = rec.outcome.as_str(), hangup_by = rec.hangup_by.as_str(), "call ended");
+    ctx.store.write_call(rec);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_prompts_cover_the_rendered_range() {
+        assert_eq!(estimated_wait_prompt(0), "fr/attente-01");
+        assert_eq!(estimated_wait_prompt(1), "fr/attente-01");
+        assert_eq!(estimated_wait_prompt(12), "fr/attente-12");
+        assert_eq!(estimated_wait_prompt(30), "fr/attente-30");
+        assert_eq!(estimated_wait_prompt(31), "fr/attente-plus");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
+        for m in 1..=31 {
+            let f = dir.join(format!("{}.wav", estimated_wait_prompt(m)));
+            assert!(f.exists(), "{} is not rendered", f.display());
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `acdd run`: start the edges, run calls, stop gracefully.
+//!
+//! Shutdown order (SIGINT/SIGTERM): stop taking calls, end every call (BYE,
+//! or 503 before answer) and wait for their records, unregister from the PBX
+//! (Expires: 0), stop the SIP endpoint, then flush and close the store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use ld_media::{MediaEngine, PromptCache};
+use ld_sip::{EdgeConfig, SipEdge, TrunkConfig};
+use ld_store::StoreWriter;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::calls::{self, Ctx};
+use crate::clock::Clock;
+use crate::config::Config;
+
+/// How long calls get to end after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
+    // A refused dialplan is a start-up error printed as file:line:column.
+    let plan = ld_dialplan::load(&cfg.dialplan.path, &cfg.prompts.dir)
+        .map_err(|d| anyhow::anyhow!("invalid dialplan, not starting:\n{d}"))?;
+    let prompts = PromptCache::new(cfg.prompts.dir.clone());
+    // Decode, resample and encode every prompt once, before the first call.
+    let mut names = plan.prompt_names();
+    names.extend((1..=31).map(calls::estimated_wait_prompt));
+    for name in &names {
+        prompts
+            .get_or_load(name)
+            .with_context(|| format!("loading prompt {name}"))?;
+    }
+    let store = StoreWriter::spawn(&cfg.store.path)
+        .with_context(|| format!("opening the store {}", cfg.store.path.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("acdd")
+        .build()?;
+    let store = runtime.block_on(serve(cfg, clock, plan, prompts, store))?;
+    // The writer thread drains its queue and checkpoints the WAL.
+    store.close().context("closing the store")?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn serve(
+    cfg: Config,
+    clock: Clock,
+    plan: ld_dialplan::Dialplan,
+    prompts: PromptCache,
+    store: StoreWriter,
+) -> anyhow::Result<StoreWriter> {
+    let media_ip = cfg.sip.listen.ip();
+    let (media, mut media_events) = MediaEngine::start(media_ip, cfg.sip.rtp_ports.clone())
+        .context("starting the media engine")?;
+
+    let edge_cancel = CancellationToken::new();
+    let edge_cfg = EdgeConfig {
+        listen: cfg.sip.listen,
+        public_address: cfg.sip.public_address,
+        trunk: cfg.trunk.as_ref().map(|t| TrunkConfig {
+            registrar: t.registrar.clone(),
+            username: t.username.clone(),
+            password: t.password.clone(),
+            expires: t.expires,
+            probe_interval: t.probe_interval,
+        }),
+        user_agent: format!("Ligne Directe acdd/{}", env!("CARGO_PKG_VERSION")),
+    };
+    let (edge, mut incoming) = SipEdge::start(edge_cfg, edge_cancel.clone())
+        .await
+        .context("starting the SIP edge")?;
+    info!(
+        listen = %SocketAddr::from(cfg.sip.listen),
+        dialplan = %cfg.dialplan.path.display(),
+        store = %cfg.store.path.display(),
+        wall_clock = %clock.wall(std::time::Instant::now()),
+        "acdd ready"
+    );
+
+    let ctx = Arc::new(Ctx {
+        plan: Arc::new(plan),
+        prompts,
+        media,
+        store,
+        clock,
+        media_routes: Mutex::new(HashMap::new()),
+    });
+
+    // One router from the media engine's event stream to the calls.
+    let router_ctx = ctx.clone();
+    let router = tokio::spawn(async move {
+        while let Some(ev) = media_events.recv().await {
+            let tx = router_ctx
+                .media_routes
+                .lock()
+                .ok()
+                .and_then(|r| r.get(&ev.session).cloned());
+            if let Some(tx) = tx {
+                let _ = tx.send(ev.kind);
+            }
+        }
+    });
+
+    let calls_stop = CancellationToken::new();
+    let mut calls = JoinSet::new();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            sig = &mut stop => {
+                info!(signal = sig, active_calls = calls.len(), "shutting down");
+                break;
+            }
+            call = incoming.recv() => match call {
+                Some(call) => {
+                    calls.spawn(calls::run(ctx.clone(), call, calls_stop.clone()));
+                }
+                None => {
+                    error!("the SIP edge stopped");
+                    break;
+                }
+            },
+            Some(done) = calls.join_next(), if !calls.is_empty() => {
+                if let Err(e) = done {
+                    // A call task that panicked lost its record: say so loudly.
+                    error!(error = %e, "a call task failed");
+                }
+            }
+        }
+    }
+
+    // New INVITEs from now on are refused by the edge (the receiver closes).
+    drop(incoming);
+    calls_stop.cancel();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(done) = calls.join_next().await {
+            if let Err(e) = done {
+                error!(error = %e, "a call task failed during shutdown");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            left = calls.len(),
+            "calls did not end in time; aborting them"
+        );
+        calls.abort_all();
+        while calls.join_next().await.is_some() {}
+    }
+    edge.shutdown().await;
+    router.abort();
+    let _ = router.await;
+    let ctx = Arc::try_unwrap(ctx)
+        .map_err(|_| anyhow::anyhow!("call context still shared at shutdown"))?;
+    Ok(ctx.store)
+}
+
+/// Resolves with the name of the signal that asked us to stop.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, only Ctrl-C through tokio's default.
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,164 @@
+//! acdd: the Ligne Directe ACD/IVR daemon.
+//!
+//! `acdd run` wires the pure cores (dialplan, engine) to the IO edges (SIP,
+//! media, store) on a tokio runtime; `acdd check` validates a configuration
+//! and its dialplans; `acdd report calls` prints the call records.
+
+mod calls;
+mod clock;
+mod config;
+mod daemon;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "acdd",
+    version,
+    about = "Ligne Directe: SIP ACD and IVR daemon"
+)]
+struct Cli {
+    /// Log level (overridden by RUST_LOG): error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (with no --config: the embedded default, a standalone
+    /// SIP server on 0.0.0.0:5060 using ./dialplans/default.toml and ./prompts).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Start the daemon's wall clock at this instant (RFC 3339), for
+        /// demos and tests of opening hours.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Validate the configuration and dialplans: exit 0, or print
+    /// `file:line:column: message` per error and exit 1.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Dialplans to check instead of the configured one.
+        dialplans: Vec<PathBuf>,
+    },
+    /// Print records from the store.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportWhat {
+    /// One record per call.
+    Calls {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only calls that arrived at or after this date (YYYY-MM-DD, local
+        /// time Europe/Paris) or instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+fn init_logs(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},rsipstack=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, now } => {
+            init_logs(&cli.log_level);
+            let cfg = match Config::from_arg(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let clock = match now.as_deref().map(clock::parse_instant).transpose() {
+                Ok(start) => clock::Clock::new(start),
+                Err(e) => {
+                    eprintln!("--now: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match daemon::run(cfg, clock) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("acdd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { config, dialplans } => check(config, dialplans),
+        Command::Report {
+            what:
+                ReportWhat::Calls {
+                    config,
+                    since,
+                    format,
+                },
+        } => match report::calls(config.as_deref(), since.as_deref(), format) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("acdd report: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check(config: Option<PathBuf>, dialplans: Vec<PathBuf>) -> ExitCode {
+    let cfg = match Config::from_arg(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let plans = if dialplans.is_empty() {
+        vec![cfg.dialplan.path.clone()]
+    } else {
+        dialplans
+    };
+    let mut ok = true;
+    for path in &plans {
+        match ld_dialplan::load(path, &cfg.prompts.dir) {
+            Ok(_) => {}
+            Err(diags) => {
+                ok = false;
+                println!("{diags}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

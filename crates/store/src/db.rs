@@ -1,0 +1,231 @@
+//! The SQLite connection: pragmas, migrations, call records.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::record::{CallRecord, HangupBy, Outcome};
+use crate::StoreError;
+
+/// Schema migrations: entry `i` brings the schema from version `i` to `i + 1`
+/// (`PRAGMA user_version`). Append only: never edit one that has shipped.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: call detail records. Times in ms since the epoch, UTC (see the crate docs).
+    "CREATE TABLE calls (
+        call_id           TEXT PRIMARY KEY NOT NULL,
+        caller            TEXT NOT NULL,
+        called            TEXT NOT NULL,
+        arrived_at_ms     INTEGER NOT NULL,
+        early_media_at_ms INTEGER,
+        answered_at_ms    INTEGER,
+        ended_at_ms       INTEGER NOT NULL,
+        outcome           TEXT NOT NULL,
+        hangup_by         TEXT NOT NULL,
+        final_status      INTEGER,
+        wait_seconds      REAL,
+        talk_seconds      REAL
+    ) STRICT;
+    CREATE INDEX calls_by_arrival ON calls (arrived_at_ms);",
+];
+
+/// How long a statement waits on a lock held by another connection (the CTI sidecar reads
+/// the same file) before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open, migrated database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    migrations_applied: usize,
+}
+
+const CALL_COLUMNS: &str = "call_id, caller, called, arrived_at_ms, early_media_at_ms, \
+     answered_at_ms, ended_at_ms, outcome, hangup_by, final_status, wait_seconds, talk_seconds";
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers (acd-cti) never block the writer, and a crash loses no committed
+        // record. synchronous=NORMAL is durable against process crashes in WAL mode and
+        // only risks the last transactions on power loss, for far fewer fsyncs.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let migrations_applied = migrate(&mut conn)?;
+        Ok(Store {
+            conn,
+            migrations_applied,
+        })
+    }
+
+    /// How many migrations this `open` ran (0 when the file was already up to date).
+    pub fn migrations_applied(&self) -> usize {
+        self.migrations_applied
+    }
+
+    /// `PRAGMA user_version`: the number of migrations the file has.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// The journal mode in effect (`"wal"` for a file database).
+    pub fn journal_mode(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))?)
+    }
+
+    /// Writes the WAL back into the main file and truncates it, so a clean shutdown
+    /// leaves a single self-contained file.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        // The pragma returns a row (busy, log, checkpointed): read it, or rusqlite complains.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .optional()?;
+        Ok(())
+    }
+
+    /// Inserts or replaces the record with the same `call_id` (a call may be written again
+    /// when late information arrives).
+    pub fn insert_call(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        let ms = |t: Option<Timestamp>| t.map(Timestamp::as_millisecond);
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO calls ({CALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (call_id) DO UPDATE SET
+                   caller = excluded.caller, called = excluded.called,
+                   arrived_at_ms = excluded.arrived_at_ms,
+                   early_media_at_ms = excluded.early_media_at_ms,
+                   answered_at_ms = excluded.answered_at_ms, ended_at_ms = excluded.ended_at_ms,
+                   outcome = excluded.outcome, hangup_by = excluded.hangup_by,
+                   final_status = excluded.final_status,
+                   wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds"
+            ))?
+            .execute(params![
+                rec.call_id,
+                rec.caller,
+                rec.called,
+                rec.arrived_at.as_millisecond(),
+                ms(rec.early_media_at),
+                ms(rec.answered_at),
+                rec.ended_at.as_millisecond(),
+                rec.outcome.as_str(),
+                rec.hangup_by.as_str(),
+                rec.final_status,
+                rec.wait_seconds,
+                rec.talk_seconds,
+            ])?;
+        Ok(())
+    }
+
+    /// Calls that arrived at or after `since` (all when `None`), oldest first.
+    pub fn calls(&self, since: Option<Timestamp>) -> Result<Vec<CallRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls
+             WHERE ?1 IS NULL OR arrived_at_ms >= ?1
+             ORDER BY arrived_at_ms, call_id"
+        ))?;
+        let rows = stmt.query_map([since.map(Timestamp::as_millisecond)], raw_row)?;
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawCall::decode))
+            .collect()
+    }
+}
+
+/// Applies the missing migrations, each in its own transaction together with its version
+/// bump, so a crash mid-way leaves the file at a known version.
+fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let start = usize::try_from(found).map_err(|_| StoreError::TooNew {
+        found,
+        known: MIGRATIONS.len(),
+    })?;
+    if start > MIGRATIONS.len() {
+        return Err(StoreError::TooNew {
+            found,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        let version = i + 1;
+        let wrap = |source| StoreError::Migration { version, source };
+        let tx = conn.transaction().map_err(wrap)?;
+        tx.execute_batch(sql).map_err(wrap)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+    }
+    Ok(MIGRATIONS.len() - start)
+}
+
+/// A row as SQLite returns it, decoded outside the rusqlite callback so that bad values
+/// become a `StoreError::Corrupt` naming the call.
+struct RawCall {
+    call_id: String,
+    caller: String,
+    called: String,
+    times: [Option<i64>; 4],
+    outcome: String,
+    hangup_by: String,
+    final_status: Option<i64>,
+    wait_seconds: Option<f64>,
+    talk_seconds: Option<f64>,
+}
+
+fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawCall> {
+    Ok(RawCall {
+        call_id: r.get(0)?,
+        caller: r.get(1)?,
+        called: r.get(2)?,
+        times: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+        outcome: r.get(7)?,
+        hangup_by: r.get(8)?,
+        final_status: r.get(9)?,
+        wait_seconds: r.get(10)?,
+        talk_seconds: r.get(11)?,
+    })
+}
+
+impl RawCall {
+    fn decode(self) -> Result<CallRecord, StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt {
+            call_id: self.call_id.clone(),
+            what,
+        };
+        let ts = |ms: Option<i64>| -> Result<Option<Timestamp>, StoreError> {
+            ms.map(|ms| {
+                Timestamp::from_millisecond(ms).map_err(|e| corrupt(format!("timestamp {ms}: {e}")))
+            })
+            .transpose()
+        };
+        let required =
+            |t: Option<Timestamp>, name: &str| t.ok_or_else(|| corrupt(format!("{name} is NULL")));
+        let [arrived, early, answered, ended] = self.times;
+        let outcome = Outcome::from_name(&self.outcome)
+            .ok_or_else(|| corrupt(format!("unknown outcome {:?}", self.outcome)))?;
+        let hangup_by = HangupBy::from_name(&self.hangup_by)
+            .ok_or_else(|| corrupt(format!("unknown hangup_by {:?}", self.hangup_by)))?;
+        let final_status = self
+            .final_status
+            .map(|s| u16::try_from(s).map_err(|_| corrupt(format!("final_status {s}"))))
+            .transpose()?;
+        Ok(CallRecord {
+            arrived_at: required(ts(arrived)?, "arrived_at")?,
+            early_media_at: ts(early)?,
+            answered_at: ts(answered)?,
+            ended_at: required(ts(ended)?, "ended_at")?,
+            outcome,
+            hangup_by,
+            final_status,
+            wait_seconds: self.wait_seconds,
+            talk_seconds: self.talk_seconds,
+            caller: self.caller,
+            called: self.called,
+            call_id: self.call_id,
+        })
+    }
+}

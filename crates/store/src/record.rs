@@ -1,0 +1,158 @@
+//! The call detail record written for every call, whatever its end.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How a call ended, from the service's point of view.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Answered (by the IVR or an agent).
+    Answered,
+    /// The caller left before the call was answered.
+    Abandoned,
+    /// We sent a final non-2xx on purpose (closed, blocklisted, no entry…).
+    Rejected,
+    /// An error ended it (media failure, 488, internal error).
+    Failed,
+    /// Ended by the daemon shutting down.
+    Shutdown,
+}
+
+/// Who hung up.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupBy {
+    Caller,
+    System,
+    Agent,
+    Unknown,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The stored (and serde) name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $s),* }
+            }
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s { $($s => Some(<$t>::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(Outcome {
+    Answered => "answered",
+    Abandoned => "abandoned",
+    Rejected => "rejected",
+    Failed => "failed",
+    Shutdown => "shutdown",
+});
+
+text_enum!(HangupBy {
+    Caller => "caller",
+    System => "system",
+    Agent => "agent",
+    Unknown => "unknown",
+});
+
+/// One call, as stored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CallRecord {
+    /// The SIP Call-ID of the caller's leg: the key, so rewriting a record replaces it.
+    pub call_id: String,
+    pub caller: String,
+    pub called: String,
+    pub arrived_at: Timestamp,
+    pub early_media_at: Option<Timestamp>,
+    pub answered_at: Option<Timestamp>,
+    pub ended_at: Timestamp,
+    pub outcome: Outcome,
+    pub hangup_by: HangupBy,
+    /// SIP status of our final response when the call was not answered.
+    pub final_status: Option<u16>,
+    /// Arrival to answer, or to the end when never answered.
+    pub wait_seconds: Option<f64>,
+    /// Answer to end.
+    pub talk_seconds: Option<f64>,
+}
+
+impl CallRecord {
+    /// Fills `wait_seconds` and `talk_seconds` from the timestamps, so every producer
+    /// derives them the same way.
+    pub fn with_derived_durations(mut self) -> Self {
+        let waited_until = self.answered_at.unwrap_or(self.ended_at);
+        self.wait_seconds = Some(
+            waited_until
+                .duration_since(self.arrived_at)
+                .as_secs_f64()
+                .max(0.0),
+        );
+        self.talk_seconds = self
+            .answered_at
+            .map(|a| self.ended_at.duration_since(a).as_secs_f64().max(0.0));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_durations() {
+        let t = |ms| Timestamp::from_millisecond(ms).expect("valid");
+        let rec = CallRecord {
+            call_id: "c".into(),
+            caller: "a".into(),
+            called: "b".into(),
+            arrived_at: t(1_000),
+            early_media_at: None,
+            answered_at: Some(t(31_500)),
+            ended_at: t(91_500),
+            outcome: Outcome::Answered,
+            hangup_by: HangupBy::Caller,
+            final_status: None,
+            wait_seconds: None,
+            talk_seconds: None,
+        }
+        .with_derived_durations();
+        assert_eq!(rec.wait_seconds, Some(30.5));
+        assert_eq!(rec.talk_seconds, Some(60.0));
+        let abandoned = CallRecord {
+            answered_at: None,
+            ..rec
+        }
+        .with_derived_durations();
+        assert_eq!(abandoned.wait_seconds, Some(90.5));
+        assert_eq!(abandoned.talk_seconds, None);
+    }
+
+    #[test]
+    fn serde_names_match_stored_names() {
+        for o in [
+            Outcome::Answered,
+            Outcome::Abandoned,
+            Outcome::Rejected,
+            Outcome::Failed,
+            Outcome::Shutdown,
+        ] {
+            let json = serde_json::to_string(&o).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+            assert_eq!(Outcome::from_name(o.as_str()), Some(o));
+        }
+        for h in [
+            HangupBy::Caller,
+            HangupBy::System,
+            HangupBy::Agent,
+            HangupBy::Unknown,
+        ] {
+            let json = serde_json::to_string(&h).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", h.as_str()));
+            assert_eq!(HangupBy::from_name(h.as_str()), Some(h));
+        }
+        assert_eq!(Outcome::from_name("Answered"), None);
+    }
+}
