@@ -302,3 +302,128 @@ fn sigterm_unregisters_from_the_pbx_and_exits_cleanly() {
         acdd.log()
     );
 }
+
+/// Waits until the caller's RTP listener hears speech: the call is in its
+/// early media.
+fn wait_audio(rtp: &RtpListener) -> bool {
+    ligne_directe_e2e::wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
+        rtp.packets()
+            .iter()
+            .any(|p| p.rms() > SPEECH_RMS)
+            .then_some(())
+    })
+    .is_some()
+}
+
+#[test]
+fn shutdown_during_early_media_refuses_the_call_with_503_and_records_it() {
+    let _ports = serial();
+    let (state, pbx, mut acdd) = start_pbx_and_acdd("stop-early");
+    let rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_shutdown.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(wait_audio(&rtp), "no early media:\n{}", acdd.log());
+    assert!(acdd.terminate(), "acdd did not exit 0:\n{}", acdd.log());
+    assert!(
+        caller.wait_success(Duration::from_secs(30)),
+        "the caller did not get a clean 503:\n{}",
+        caller.describe()
+    );
+    assert_eq!(pbx.registered_contact("acd"), None);
+    // The store was flushed before exit: the record is there, read offline.
+    let records = acdd::report_calls(&acdd.config, &[]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "shutdown");
+    assert_eq!(records[0]["final_status"], 503);
+    assert_eq!(records[0]["answered_at"], serde_json::Value::Null);
+}
+
+#[test]
+fn shutdown_during_an_answered_call_sends_bye_and_records_it() {
+    let _ports = serial();
+    let (state, _pbx, mut acdd) = start_pbx_and_acdd("stop-talk");
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_early.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    // Answered: the 200 shows in the caller's trace.
+    let answered =
+        ligne_directe_e2e::wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
+            caller
+                .trace()
+                .iter()
+                .any(|m| m.received && m.status() == Some(200))
+                .then_some(())
+        });
+    assert!(answered.is_some(), "never answered:\n{}", caller.describe());
+    assert!(acdd.terminate(), "acdd did not exit 0:\n{}", acdd.log());
+    assert!(
+        caller.wait_success(Duration::from_secs(30)),
+        "the caller did not get a BYE:\n{}",
+        caller.describe()
+    );
+    let records = acdd::report_calls(&acdd.config, &[]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "shutdown");
+    assert_eq!(records[0]["hangup_by"], "system");
+    assert!(records[0]["answered_at"].is_string());
+}
+
+#[test]
+fn a_caller_who_cancels_during_early_media_gets_487_and_is_recorded_as_abandoned() {
+    let _ports = serial();
+    let (state, _pbx, acdd) = start_pbx_and_acdd("cancel");
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_cancel.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(30)),
+        "CANCEL not handled:\n{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let record =
+        ligne_directe_e2e::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+            acdd.report_calls().into_iter().next()
+        })
+        .expect("a record for the cancelled call");
+    assert_eq!(record["outcome"], "abandoned");
+    assert_eq!(record["hangup_by"], "caller");
+    assert_eq!(record["answered_at"], serde_json::Value::Null);
+    assert!(record["early_media_at"].is_string());
+    let waited = record["wait_seconds"].as_f64().unwrap_or(0.0);
+    assert!((1.5..10.0).contains(&waited), "waited {waited} s");
+}
+
+#[test]
+fn acdd_answers_a_sha256_digest_challenge() {
+    let _ports = serial();
+    let state = state_dir("sha256");
+    let pbx = Kamailio::start(&state, &["DIGEST_SHA256"]);
+    let cfg = acdd::config(&state, true, None);
+    let acdd = Acdd::start(&state, &cfg, &[]);
+    assert!(
+        pbx.wait_registered("acd", Duration::from_secs(10))
+            .is_some(),
+        "not registered with a SHA-256 challenge:\n{}\n{}",
+        acdd.log(),
+        pbx.proc.log_text()
+    );
+}

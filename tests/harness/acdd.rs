@@ -2,51 +2,30 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::proc::Proc;
 
-/// The acdd binary of this workspace. tests/run.sh builds it before the
-/// tests; a binary older than the sources would test old code, so refuse it.
+/// The acdd binary of this workspace, built once per test process with the
+/// same cargo (so a test never runs a stale daemon).
 pub fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("target"));
-    let bin = target.join("debug/acdd");
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run `cargo build -p acdd` (tests/run.sh does)",
-                bin.display()
-            )
-        });
-    let newest = newest_source(&crate::root().join("crates"));
-    assert!(
-        built >= newest,
-        "{} is older than the sources: run `cargo build -p acdd` (tests/run.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-fn newest_source(dir: &Path) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return newest;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let t = if p.is_dir() {
-            newest_source(&p)
-        } else if p.extension().is_some_and(|x| x == "rs" || x == "toml") {
-            e.metadata().and_then(|m| m.modified()).unwrap_or(newest)
-        } else {
-            continue;
-        };
-        newest = newest.max(t);
-    }
-    newest
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "acdd"])
+                .current_dir(crate::root())
+                .status()
+                .expect("run cargo build -p acdd");
+            assert!(status.success(), "cargo build -p acdd failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| crate::root().join("target"));
+            target.join("debug/acdd")
+        })
+        .clone()
 }
 
 /// The config the tests use: the ACD slot of the peer kit (5070), the

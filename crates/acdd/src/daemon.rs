@@ -5,7 +5,6 @@
 //! (Expires: 0), stop the SIP endpoint, then flush and close the store.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +78,7 @@ async fn serve(
         .await
         .context("starting the SIP edge")?;
     info!(
-        listen = %SocketAddr::from(cfg.sip.listen),
+        listen = %cfg.sip.listen,
         dialplan = %cfg.dialplan.path.display(),
         store = %cfg.store.path.display(),
         wall_clock = %clock.wall(std::time::Instant::now()),

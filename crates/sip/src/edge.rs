@@ -89,7 +89,7 @@ impl SipEdge {
         let transports = TransportLayer::new(cancel.child_token());
         let bind_err = |source| SipError::Bind {
             addr: cfg.listen,
-            source,
+            source: Box::new(source),
         };
         let udp =
             UdpConnection::create_connection(cfg.listen, external, Some(cancel.child_token()))
@@ -106,6 +106,7 @@ impl SipEdge {
             .with_transport_layer(transports)
             .with_cancel_token(cancel.clone())
             .with_transport_inspector(Box::new(Sanity))
+            .with_inspector(Box::new(crate::digest_names::DigestNames))
             .build();
         let incoming = endpoint.incoming_transactions()?;
         let inner = endpoint.inner.clone();
@@ -247,7 +248,7 @@ async fn new_call(
     cfg: &EdgeConfig,
 ) {
     let req = &tx.original;
-    let facts = (|| -> Result<(String, String, String), rsipstack::Error> {
+    let facts = (|| -> Result<(String, String, String), rsipstack::sip::Error> {
         let call_id = req.call_id_header()?.value().to_string();
         let caller = user_or_uri(&req.from_header()?.typed()?.uri);
         let called = user_or_uri(&req.to_header()?.typed()?.uri);

@@ -8,6 +8,8 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use tracing::debug;
 
+use crate::SipError;
+
 /// What happened to the leg, from the caller's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegEvent {
@@ -36,24 +38,24 @@ fn sdp_headers() -> Option<Vec<Header>> {
 impl CallLeg {
     /// 183 Session Progress with our SDP answer: early media may flow from
     /// now on (RFC 3261 §13.3.1.1, RFC 3960 §3 "gateway model").
-    pub fn progress(&self, sdp: String) -> Result<(), rsipstack::Error> {
-        self.dialog.ringing(sdp_headers(), Some(sdp.into_bytes()))
+    pub fn progress(&self, sdp: String) -> Result<(), SipError> {
+        Ok(self.dialog.ringing(sdp_headers(), Some(sdp.into_bytes()))?)
     }
 
     /// 200 OK with the SDP answer (the same one as in the 183: RFC 3264 §5
     /// — once given, an answer stands until a new offer).
-    pub fn answer(&self, sdp: String) -> Result<(), rsipstack::Error> {
-        self.dialog.accept(sdp_headers(), Some(sdp.into_bytes()))
+    pub fn answer(&self, sdp: String) -> Result<(), SipError> {
+        Ok(self.dialog.accept(sdp_headers(), Some(sdp.into_bytes()))?)
     }
 
     /// A final non-2xx to the INVITE (RFC 3261 §13.3.1.3).
-    pub fn reject(&self, status: u16) -> Result<(), rsipstack::Error> {
-        self.dialog.reject(Some(StatusCode::from(status)), None)
+    pub fn reject(&self, status: u16) -> Result<(), SipError> {
+        Ok(self.dialog.reject(Some(StatusCode::from(status)), None)?)
     }
 
     /// BYE in the confirmed dialog, following its route set (RFC 3261 §15.1.1).
-    pub async fn bye(&self) -> Result<(), rsipstack::Error> {
-        self.dialog.bye().await
+    pub async fn bye(&self) -> Result<(), SipError> {
+        Ok(self.dialog.bye().await?)
     }
 
     /// The next thing that happened to the leg; `None` once the stack

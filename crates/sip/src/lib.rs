@@ -12,6 +12,7 @@
 //! failure, a reachability probe that re-registers within seconds of a PBX
 //! restart, and Expires: 0 on shutdown. No call logic lives here.
 
+mod digest_names;
 mod edge;
 mod leg;
 pub mod registration;
@@ -27,10 +28,18 @@ pub enum SipError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
-        source: rsipstack::Error,
+        source: Box<rsipstack::Error>,
     },
     #[error("bad SIP URI {uri:?}: {reason}")]
     BadUri { uri: String, reason: String },
+    /// Boxed: rsipstack's error is large, and these travel through every
+    /// call's hot path as `Result`s.
     #[error("SIP stack: {0}")]
-    Stack(#[from] rsipstack::Error),
+    Stack(Box<rsipstack::Error>),
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> Self {
+        SipError::Stack(Box::new(e))
+    }
 }

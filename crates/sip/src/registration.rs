@@ -140,7 +140,10 @@ pub(crate) async fn run(
             outcome => {
                 let (reason, pbx_answered) = match outcome {
                     Ok(Ok(resp)) => (format!("REGISTER answered {}", resp.status_code), true),
-                    Ok(Err(e)) => (format!("REGISTER failed: {e}"), false),
+                    // The stack gave up for another reason than silence (an
+                    // unreadable challenge…): retrying at once would not help,
+                    // the backoff paces it.
+                    Ok(Err(e)) => (format!("REGISTER failed: {e}"), true),
                     Err(_) => (
                         format!("no answer to REGISTER within {REGISTER_TIMEOUT:?}"),
                         false,

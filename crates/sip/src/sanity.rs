@@ -9,7 +9,9 @@
 //! dropped by the transport and logged.
 
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
-use rsipstack::sip::{Header, Headers, Request, Response, SipMessage, StatusCode, Version};
+use rsipstack::sip::{
+    Header, Headers, Method, Request, Response, Scheme, SipMessage, StatusCode, Version,
+};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::TransportEvent;
 use tracing::{debug, warn};
@@ -22,6 +24,8 @@ pub(crate) struct Sanity;
 pub(crate) struct Refusal {
     pub status: StatusCode,
     pub reason: String,
+    /// For 420: the option tags we do not support (RFC 3261 §20.40).
+    pub unsupported: Option<String>,
 }
 
 /// Checks a request; `Err` tells how to refuse it.
@@ -29,11 +33,13 @@ pub(crate) fn check_request(req: &Request) -> Result<(), Refusal> {
     let bad = |reason: &str| Refusal {
         status: StatusCode::BadRequest,
         reason: reason.to_string(),
+        unsupported: None,
     };
     if req.version != Version::V2 {
         return Err(Refusal {
             status: StatusCode::VersionNotSupported,
             reason: "only SIP/2.0 is supported".into(),
+            unsupported: None,
         });
     }
     match req.call_id_header() {
@@ -54,6 +60,40 @@ pub(crate) fn check_request(req: &Request) -> Result<(), Refusal> {
     // below 2**31; parsing already bounds it to u32.
     if cseq.seq >= 1 << 31 {
         return Err(bad("CSeq number out of range"));
+    }
+    // RFC 3261 §8.2.2.1: a Request-URI scheme we do not understand is 416
+    // (tel: URIs are legitimate from a PBX, RFC 3966).
+    if let Scheme::Other(scheme) = req.uri.scheme.clone().unwrap_or_default() {
+        if !scheme.eq_ignore_ascii_case("tel") {
+            return Err(Refusal {
+                status: StatusCode::UnsupportedUriScheme,
+                reason: format!("unsupported URI scheme {scheme:?}"),
+                unsupported: None,
+            });
+        }
+    }
+    // RFC 3261 §8.2.2.3: we support no extension that a Require can ask
+    // for; ACK and CANCEL are exempt.
+    if !matches!(req.method, Method::Ack | Method::Cancel) {
+        let required: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("require"))
+            .flat_map(|h| {
+                h.value()
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !required.is_empty() {
+            return Err(Refusal {
+                status: StatusCode::BadExtension,
+                reason: "unsupported extension required".into(),
+                unsupported: Some(required.join(", ")),
+            });
+        }
     }
     Ok(())
 }
@@ -87,6 +127,9 @@ pub(crate) fn refusal_response(req: &Request, refusal: &Refusal) -> Response {
     headers.push(Header::Warning(
         format!("399 acdd \"{}\"", refusal.reason.replace('"', "'")).into(),
     ));
+    if let Some(tags) = &refusal.unsupported {
+        headers.push(Header::Unsupported(tags.clone().into()));
+    }
     headers.push(Header::ContentLength(0u32.into()));
     Response {
         status_code: refusal.status.clone(),
@@ -111,7 +154,7 @@ impl TransportEventInspector for Sanity {
             return None;
         }
         // RFC 3261 §17.1.1.3: never answer an ACK.
-        if req.method == rsipstack::sip::Method::Ack {
+        if req.method == Method::Ack {
             debug!(src = %from, reason = %refusal.reason, "malformed ACK dropped");
             return None;
         }
@@ -178,6 +221,26 @@ Content-Length: 0
     fn garbage_cseq_is_refused() {
         let req = parse(&GOOD.replace("CSeq: 1 INVITE", "CSeq: abc INVITE"));
         assert!(check_request(&req).is_err());
+    }
+
+    #[test]
+    fn unknown_uri_scheme_is_416_and_tel_is_fine() {
+        let req = parse(&GOOD.replace("INVITE sip:acd@127.0.0.1:5070", "INVITE foo:opaque"));
+        assert_eq!(
+            check_request(&req).expect_err("416").status,
+            StatusCode::UnsupportedUriScheme
+        );
+        let req = parse(&GOOD.replace("INVITE sip:acd@127.0.0.1:5070", "INVITE tel:+33612345678"));
+        assert_eq!(check_request(&req), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_required_extension_is_420_with_unsupported() {
+        let req = parse(&GOOD.replace("Max-Forwards: 70", "Max-Forwards: 70\nRequire: foo, bar"));
+        let refusal = check_request(&req).expect_err("420");
+        assert_eq!(refusal.status, StatusCode::BadExtension);
+        let text = refusal_response(&req, &refusal).to_string();
+        assert!(text.contains("Unsupported: foo, bar"), "{text}");
     }
 
     #[test]
