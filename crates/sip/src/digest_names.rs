@@ -10,6 +10,7 @@
 //! the PBX reads the name it expects. SHA-512-256 is a different hash from
 //! SHA-512: it is left alone (and stays unsupported).
 
+use rsipstack::sip::prelude::UntypedHeader;
 use rsipstack::sip::{Header, SipMessage};
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
@@ -67,23 +68,23 @@ fn map_headers(msg: &mut SipMessage, incoming: bool) {
         SipMessage::Request(r) => &mut r.headers,
         SipMessage::Response(r) => &mut r.headers,
     };
+    let fix = |v: &str| if incoming { to_stack(v) } else { to_wire(v) };
     for h in headers.iter_mut() {
-        let fix = |v: &str| if incoming { to_stack(v) } else { to_wire(v) };
-        match h {
+        // `value()` is the header's value alone (Display would add the name).
+        let renamed = match &*h {
             Header::WwwAuthenticate(v) if incoming => {
-                *h = Header::WwwAuthenticate(fix(&v.to_string()).into())
+                Header::WwwAuthenticate(fix(v.value()).into())
             }
             Header::ProxyAuthenticate(v) if incoming => {
-                *h = Header::ProxyAuthenticate(fix(&v.to_string()).into())
+                Header::ProxyAuthenticate(fix(v.value()).into())
             }
-            Header::Authorization(v) if !incoming => {
-                *h = Header::Authorization(fix(&v.to_string()).into())
-            }
+            Header::Authorization(v) if !incoming => Header::Authorization(fix(v.value()).into()),
             Header::ProxyAuthorization(v) if !incoming => {
-                *h = Header::ProxyAuthorization(fix(&v.to_string()).into())
+                Header::ProxyAuthorization(fix(v.value()).into())
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        *h = renamed;
     }
 }
 
@@ -104,6 +105,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn headers_keep_their_value_shape() {
+        // Regression: rebuilding from Display put the header name inside the
+        // value and broke every MD5 challenge ("missing realm").
+        let raw = "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:acd@127.0.0.1>;tag=a\r\nTo: <sip:acd@127.0.0.1>;tag=b\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"lab.pbx\", nonce=\"n\", qop=\"auth\", algorithm=SHA-256\r\nContent-Length: 0\r\n\r\n";
+        let msg = SipMessage::try_from(raw).expect("parses");
+        let out = DigestNames.after_received(msg, None).to_string();
+        assert!(
+            out.contains("\r\nWWW-Authenticate: Digest realm=\"lab.pbx\", nonce=\"n\", qop=\"auth\", algorithm=SHA256\r\n"),
+            "{out}"
+        );
+        let md5 = raw.replace("SHA-256", "MD5");
+        let out = DigestNames
+            .after_received(SipMessage::try_from(md5.as_str()).expect("parses"), None)
+            .to_string();
+        assert_eq!(out, md5);
+    }
+
+    #[test]
     fn challenge_names_are_mapped_both_ways() {
         let kam = r#"Digest realm="lab.pbx", nonce="abc", qop="auth", algorithm=SHA-256"#;
         assert_eq!(
@@ -111,11 +130,20 @@ mod tests {
             r#"Digest realm="lab.pbx", nonce="abc", qop="auth", algorithm=SHA256"#
         );
         assert_eq!(to_wire(&to_stack(kam)), kam);
-        assert_eq!(to_stack("Digest algorithm=\"sha-256-sess\""), "Digest algorithm=\"SHA256-sess\"");
+        assert_eq!(
+            to_stack("Digest algorithm=\"sha-256-sess\""),
+            "Digest algorithm=\"SHA256-sess\""
+        );
         // MD5 and SHA-512-256 are left as they are.
         assert_eq!(to_stack("Digest algorithm=MD5"), "Digest algorithm=MD5");
-        assert_eq!(to_stack("Digest algorithm=SHA-512-256"), "Digest algorithm=SHA-512-256");
+        assert_eq!(
+            to_stack("Digest algorithm=SHA-512-256"),
+            "Digest algorithm=SHA-512-256"
+        );
         // A nonce that happens to contain the text is not touched.
-        assert_eq!(to_wire(r#"Digest nonce="SHA256", algorithm=MD5"#), r#"Digest nonce="SHA256", algorithm=MD5"#);
+        assert_eq!(
+            to_wire(r#"Digest nonce="SHA256", algorithm=MD5"#),
+            r#"Digest nonce="SHA256", algorithm=MD5"#
+        );
     }
 }
