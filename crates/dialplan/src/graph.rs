@@ -28,9 +28,14 @@ pub(crate) fn check(cx: &mut Ctx<'_>, p: &Parsed) {
             );
             continue;
         }
-        if let NodeKind::Play { early, .. } = node.kind {
+        let early = match &node.kind {
+            NodeKind::Play { early, .. } => *early,
+            NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => question.early,
+            _ => false,
+        };
+        if early && state == ANSWERED {
             let key = |k: &str| p.key_pos[i].get(k).copied().unwrap_or(p.node_pos[i]);
-            if early && state == ANSWERED {
+            {
                 cx.err(
                     key("early"),
                     format!(
@@ -59,9 +64,10 @@ fn answer_states(p: &Parsed, succ: &[Vec<usize>], entries: &[usize]) -> Vec<u8> 
         }
     }
     while let Some(i) = work.pop_front() {
-        let out = match p.plan.nodes[i].kind {
-            NodeKind::Answer { .. } => ANSWERED,
-            _ => states[i],
+        let out = if p.plan.nodes[i].kind.answers() {
+            ANSWERED
+        } else {
+            states[i]
         };
         for &j in &succ[i] {
             if states[j] | out != states[j] {

@@ -52,7 +52,9 @@
 //! A non-early `play` reached before answer is allowed: the engine answers the call first
 //! (media needs a session), then reports `Answered`.
 
+pub mod calendar;
 mod diag;
+pub mod french;
 mod graph;
 mod ivr;
 mod model;
@@ -60,19 +62,42 @@ mod schema;
 
 use std::path::Path;
 
+pub use calendar::Calendar;
 pub use diag::{line_col, Diagnostic, Diagnostics, DialplanError};
-pub use ivr::{Ivr, IvrAction, IvrEvent, MAX_STEPS};
-pub use model::{Dialplan, Node, NodeId, NodeKind, PromptItem, DEFAULT_ENTRY};
+pub use ivr::{normalize_number, Ivr, IvrAction, IvrEvent, QueueResult, MAX_STEPS};
+pub use model::{
+    Dialplan, ListKind, Node, NodeId, NodeKind, PromptItem, Question, TransferMethod, DEFAULT_ENTRY,
+};
 pub use schema::parse_duration;
 
 /// Parses and validates a dialplan; `file_name` only labels the diagnostics.
 pub fn parse(file_name: &str, text: &str) -> Result<Dialplan, Diagnostics> {
-    parse_inner(file_name, text, None)
+    parse_inner(file_name, text, None, None)
+}
+
+/// [`parse`], also checking that every `queue` node names one of `known_queues`
+/// (`None`: not checked).
+pub fn parse_with(
+    file_name: &str,
+    text: &str,
+    known_queues: Option<&[String]>,
+) -> Result<Dialplan, Diagnostics> {
+    parse_inner(file_name, text, None, known_queues)
 }
 
 /// Reads, parses and validates a dialplan file, and checks that every prompt exists as
 /// `prompts_dir/<name>.wav` (reported at the prompt's string).
 pub fn load(path: &Path, prompts_dir: &Path) -> Result<Dialplan, Diagnostics> {
+    load_with(path, prompts_dir, None)
+}
+
+/// [`load`], also checking that every `queue` node names one of `known_queues` (the
+/// daemon's configured queues; `None`: not checked).
+pub fn load_with(
+    path: &Path,
+    prompts_dir: &Path,
+    known_queues: Option<&[String]>,
+) -> Result<Dialplan, Diagnostics> {
     let file_name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
@@ -82,18 +107,20 @@ pub fn load(path: &Path, prompts_dir: &Path) -> Result<Dialplan, Diagnostics> {
             message: format!("cannot read dialplan: {e}"),
         }])
     })?;
-    parse_inner(&file_name, &text, Some(prompts_dir))
+    parse_inner(&file_name, &text, Some(prompts_dir), known_queues)
 }
 
 fn parse_inner(
     file_name: &str,
     text: &str,
     prompts_dir: Option<&Path>,
+    known_queues: Option<&[String]>,
 ) -> Result<Dialplan, Diagnostics> {
     let mut cx = schema::Ctx {
         file: file_name,
         text,
         diags: Vec::new(),
+        known_queues,
     };
     let parsed = schema::parse_document(&mut cx);
     if let Some(p) = &parsed {

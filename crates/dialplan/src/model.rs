@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::calendar::Calendar;
+
 /// Index of a node in its [`Dialplan`]; only meaningful for the plan that produced it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub(crate) usize);
@@ -20,6 +22,42 @@ pub enum PromptItem {
     File(String),
     /// The estimated-wait sentence, rendered by the daemon from the live queue state.
     EstimatedWait,
+    /// French text spoken by TTS (`{ say = "…" }`). The edge maps it to the rendered file
+    /// `fr/tts/<ld_tts::cache_key(text, "fr")>` (see `Dialplan::say_texts`).
+    Say(String),
+    /// The closed message generated from a calendar (`{ announce = "closed_message",
+    /// calendar = "…" }`). Only found in the plan: the interpreter expands it into `Say`
+    /// fragments at play time, so an [`crate::IvrAction::Play`] never carries it.
+    ClosedMessage { calendar: String },
+}
+
+/// How a call is handed to a partner number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferMethod {
+    /// Blind transfer: REFER to the caller's side (RFC 3515); the call leaves us.
+    Refer,
+    /// A new INVITE to the target, bridged by us (B2BUA).
+    Invite,
+}
+
+/// Which list a `list` node checks the caller against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    Blocklist,
+    Allowlist,
+}
+
+/// The shared part of `menu` and `consent` nodes: a question answered with one DTMF key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Question {
+    pub prompts: Vec<PromptItem>,
+    /// Played after a key that is not an option, before the prompts are played again.
+    pub invalid: Vec<PromptItem>,
+    /// Wait for a key after the prompts end.
+    pub timeout: Duration,
+    /// How many times the prompts are replayed after a timeout or an invalid key.
+    pub retries: u32,
+    pub early: bool,
 }
 
 /// A node of the plan. `next` fields are already resolved; `None` means "hang up after".
@@ -42,6 +80,69 @@ pub enum NodeKind {
         /// Final status sent when the call was not answered (400..=699).
         status: Option<u16>,
     },
+    /// Branch on the opening hours of a calendar at the call's wall time.
+    Hours {
+        calendar: String,
+        open: NodeId,
+        closed: NodeId,
+    },
+    /// A DTMF menu: a key during the prompts stops them (barge-in).
+    Menu {
+        question: Question,
+        /// Key (`0`-`9`, `*`, `#`) -> node.
+        options: BTreeMap<char, NodeId>,
+        /// When the retries are exhausted (by invalid keys, or by timeouts when
+        /// `on_timeout` is not given); `None` hangs up.
+        fallback: Option<NodeId>,
+        /// When the retries are exhausted by a timeout.
+        on_timeout: Option<NodeId>,
+    },
+    /// Hand the call to an ACD queue (`IvrAction::Enqueue`), then wait for the queue.
+    Queue {
+        queue: String,
+        /// Where the call goes if the queue gives it back; `None` hangs up.
+        next: Option<NodeId>,
+    },
+    Goto {
+        next: NodeId,
+    },
+    /// Store variables on the call (`Ivr::variables`).
+    Set {
+        vars: Vec<(String, String)>,
+        next: Option<NodeId>,
+    },
+    /// A yes/no question; stores `consent = "yes" | "no"` (no answer counts as "no").
+    Consent {
+        question: Question,
+        yes: char,
+        no: char,
+        next: Option<NodeId>,
+    },
+    /// Hand the call to a partner (`sip:`/`tel:` URI or a number).
+    Transfer {
+        target: String,
+        method: TransferMethod,
+        /// Where the call goes if the transfer fails; `None` hangs up.
+        next: Option<NodeId>,
+    },
+    /// Prompts, then record a message of at most `max`.
+    Voicemail {
+        prompts: Vec<PromptItem>,
+        max: Duration,
+        next: Option<NodeId>,
+    },
+    /// Offer a callback (optional prompts first); the IVR's part ends there.
+    Callback {
+        prompts: Vec<PromptItem>,
+    },
+    /// Branch on whether the caller's number is on a list.
+    List {
+        kind: ListKind,
+        /// Normalized numbers; an entry ending in `*` is a prefix.
+        numbers: Vec<String>,
+        on_match: NodeId,
+        nomatch: NodeId,
+    },
 }
 
 impl NodeKind {
@@ -52,7 +153,52 @@ impl NodeKind {
             NodeKind::Play { next, .. }
             | NodeKind::Answer { next }
             | NodeKind::Pause { next, .. } => next.iter().copied().collect(),
-            NodeKind::Hangup { .. } => Vec::new(),
+            NodeKind::Hangup { .. } | NodeKind::Callback { .. } => Vec::new(),
+            NodeKind::Hours { open, closed, .. } => vec![*open, *closed],
+            NodeKind::Menu {
+                options,
+                fallback,
+                on_timeout,
+                ..
+            } => options
+                .values()
+                .chain(fallback)
+                .chain(on_timeout)
+                .copied()
+                .collect(),
+            NodeKind::Queue { next, .. }
+            | NodeKind::Set { next, .. }
+            | NodeKind::Consent { next, .. }
+            | NodeKind::Transfer { next, .. }
+            | NodeKind::Voicemail { next, .. } => next.iter().copied().collect(),
+            NodeKind::Goto { next } => vec![*next],
+            NodeKind::List {
+                on_match, nomatch, ..
+            } => vec![*on_match, *nomatch],
+        }
+    }
+
+    /// The prompt lists of the node, for checks and for listing prompts and texts.
+    pub fn prompt_lists(&self) -> Vec<&Vec<PromptItem>> {
+        match self {
+            NodeKind::Play { prompts, .. }
+            | NodeKind::Voicemail { prompts, .. }
+            | NodeKind::Callback { prompts } => vec![prompts],
+            NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => {
+                vec![&question.prompts, &question.invalid]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when the call is answered once this node has run: an explicit answer, or
+    /// media that needs a session (a non-early prompt, a recording).
+    pub fn answers(&self) -> bool {
+        match self {
+            NodeKind::Answer { .. } | NodeKind::Voicemail { .. } => true,
+            NodeKind::Play { early, .. } => !early,
+            NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => !question.early,
+            _ => false,
         }
     }
 
@@ -64,7 +210,18 @@ impl NodeKind {
             NodeKind::Pause { duration, .. } => duration.is_zero(),
             // An answer waits only once; after that it passes straight through.
             NodeKind::Answer { .. } => true,
-            NodeKind::Hangup { .. } => false,
+            NodeKind::Hours { .. }
+            | NodeKind::Goto { .. }
+            | NodeKind::Set { .. }
+            | NodeKind::List { .. } => true,
+            // They wait for the caller, the queue, the partner or the recording.
+            NodeKind::Hangup { .. }
+            | NodeKind::Menu { .. }
+            | NodeKind::Queue { .. }
+            | NodeKind::Consent { .. }
+            | NodeKind::Transfer { .. }
+            | NodeKind::Voicemail { .. }
+            | NodeKind::Callback { .. } => false,
         }
     }
 }
@@ -81,6 +238,7 @@ pub struct Dialplan {
     pub(crate) nodes: Vec<Node>,
     /// Called number (or `"default"`) -> entry node.
     pub(crate) entries: BTreeMap<String, NodeId>,
+    pub(crate) calendars: BTreeMap<String, Calendar>,
 }
 
 /// The entry used for any called number not listed.
@@ -99,21 +257,68 @@ impl Dialplan {
     /// preload them all before the first call.
     pub fn prompt_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .nodes
-            .iter()
-            .filter_map(|n| match &n.kind {
-                NodeKind::Play { prompts, .. } => Some(prompts),
-                _ => None,
-            })
-            .flatten()
+            .prompt_items()
             .filter_map(|p| match p {
                 PromptItem::File(name) => Some(name.clone()),
-                PromptItem::EstimatedWait => None,
+                _ => None,
             })
             .collect();
         names.sort();
         names.dedup();
         names
+    }
+
+    fn prompt_items(&self) -> impl Iterator<Item = &PromptItem> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.kind.prompt_lists())
+            .flatten()
+    }
+
+    /// Every text the plan can speak by TTS, sorted and without duplicates: the `say`
+    /// items and every fragment of the closed messages of the calendars it announces
+    /// (see [`crate::french::closed_message_fragments`]). Render them all before the first
+    /// call (`acdd prompts render`) so no call waits on speech synthesis.
+    pub fn say_texts(&self) -> Vec<String> {
+        let mut texts: Vec<String> = Vec::new();
+        for item in self.prompt_items() {
+            match item {
+                PromptItem::Say(text) => texts.push(text.clone()),
+                PromptItem::ClosedMessage { calendar } => {
+                    if let Some(cal) = self.calendars.get(calendar) {
+                        texts.extend(crate::french::closed_message_fragments(cal));
+                    }
+                }
+                PromptItem::File(_) | PromptItem::EstimatedWait => {}
+            }
+        }
+        texts.sort();
+        texts.dedup();
+        texts
+    }
+
+    /// The queues the plan sends calls to, sorted and without duplicates.
+    pub fn queues(&self) -> Vec<String> {
+        let mut q: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Queue { queue, .. } => Some(queue.clone()),
+                _ => None,
+            })
+            .collect();
+        q.sort();
+        q.dedup();
+        q
+    }
+
+    pub fn calendar(&self, name: &str) -> Option<&Calendar> {
+        self.calendars.get(name)
+    }
+
+    /// Calendars by name.
+    pub fn calendars(&self) -> impl Iterator<Item = (&str, &Calendar)> {
+        self.calendars.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     pub fn node(&self, id: NodeId) -> Option<&Node> {

@@ -10,6 +10,11 @@ fn plan(text: &str) -> Arc<ld_dialplan::Dialplan> {
     Arc::new(parse("t.toml", text).unwrap_or_else(|d| panic!("{d}")))
 }
 
+/// Any wall time: these plans have no hours.
+fn wall() -> jiff::Timestamp {
+    jiff::Timestamp::UNIX_EPOCH
+}
+
 fn drain(ivr: &mut Ivr) -> Vec<IvrAction> {
     std::iter::from_fn(|| ivr.poll_action()).collect()
 }
@@ -49,7 +54,7 @@ const DEFAULT: &str = include_str!("../../../dialplans/default.toml");
 #[test]
 fn default_plan_early_media_then_answer_then_bye() {
     let t0 = Instant::now();
-    let mut ivr = Ivr::new(t0, plan(DEFAULT), "3939").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), plan(DEFAULT), "3939").expect("entry");
     let log = run_call(&mut ivr, t0, Duration::from_secs(3));
     let s = Duration::from_secs;
     assert_eq!(
@@ -93,7 +98,7 @@ type = "hangup"
 status = 503
 "#;
     let t0 = Instant::now();
-    let mut ivr = Ivr::new(t0, plan(text), "x").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), plan(text), "x").expect("entry");
     assert!(drain(&mut ivr).is_empty());
     let deadline = ivr.poll_timeout().expect("timer");
     assert_eq!(deadline - t0, Duration::from_millis(1500));
@@ -129,7 +134,7 @@ type = "play"
 prompts = ["fr/x"]
 "#;
     let t0 = Instant::now();
-    let mut ivr = Ivr::new(t0, plan(text), "x").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), plan(text), "x").expect("entry");
     assert_eq!(drain(&mut ivr), vec![IvrAction::Answer]);
     ivr.handle_event(t0, IvrEvent::PlaybackFinished); // not what it waits for
     assert!(drain(&mut ivr).is_empty());
@@ -164,14 +169,14 @@ prompts = ["fr/x"]
 "#;
     let t0 = Instant::now();
     let p = plan(text);
-    let mut ivr = Ivr::new(t0, p.clone(), "3939").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), p.clone(), "3939").expect("entry");
     let log = run_call(&mut ivr, t0, Duration::from_secs(1));
     assert!(
         log.iter()
             .any(|(_, a)| matches!(a, IvrAction::Play { early: false, .. })),
         "{log:?}"
     );
-    let mut ivr = Ivr::new(t0, p, "0100").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), p, "0100").expect("entry");
     assert!(matches!(
         drain(&mut ivr)[..],
         [IvrAction::Play { early: true, .. }]
@@ -181,9 +186,9 @@ prompts = ["fr/x"]
 #[test]
 fn no_entry_is_an_error() {
     let p = plan("[entries]\n\"3939\" = \"f\"\n[nodes.f]\ntype = \"hangup\"\n");
-    let err = Ivr::new(Instant::now(), p.clone(), "1234").expect_err("no default");
+    let err = Ivr::new(Instant::now(), wall(), p.clone(), "1234").expect_err("no default");
     assert_eq!(err, DialplanError::NoEntry("1234".into()));
-    assert!(Ivr::new(Instant::now(), p, "3939").is_ok());
+    assert!(Ivr::new(Instant::now(), wall(), p, "3939").is_ok());
 }
 
 #[test]
@@ -200,7 +205,7 @@ fn step_guard_hangs_up_a_spinning_plan() {
     }
     text.push_str(&format!("[nodes.n{n}]\ntype = \"hangup\"\n"));
     let t0 = Instant::now();
-    let mut ivr = Ivr::new(t0, plan(&text), "x").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), plan(&text), "x").expect("entry");
     assert_eq!(drain(&mut ivr), vec![IvrAction::Answer]);
     ivr.handle_event(t0, IvrEvent::Answered);
     assert_eq!(drain(&mut ivr), vec![IvrAction::Hangup { status: None }]);
@@ -220,7 +225,7 @@ fn a_chain_shorter_than_the_guard_completes() {
     }
     text.push_str(&format!("[nodes.n{n}]\ntype = \"hangup\"\n"));
     let t0 = Instant::now();
-    let mut ivr = Ivr::new(t0, plan(&text), "x").expect("entry");
+    let mut ivr = Ivr::new(t0, wall(), plan(&text), "x").expect("entry");
     drain(&mut ivr);
     ivr.handle_event(t0, IvrEvent::Answered);
     assert_eq!(drain(&mut ivr), vec![IvrAction::Hangup { status: None }]);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ld_dialplan::{load, parse, Diagnostics, PromptItem};
+use ld_dialplan::{load, parse, parse_with, Diagnostics, PromptItem};
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,14 +22,14 @@ fn positions(d: &Diagnostics) -> Vec<(usize, usize)> {
 
 #[test]
 fn broken_corpus_reports_pinned_positions() {
-    let dir = manifest().join("tests/broken");
+    let dir = manifest().join("../../tests/dialplans/broken");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/broken exists")
+        .expect("tests/dialplans/broken exists")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 15, "corpus too small: {}", files.len());
+    assert!(files.len() >= 40, "corpus too small: {}", files.len());
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable corpus file");
@@ -53,7 +53,13 @@ fn broken_corpus_reports_pinned_positions() {
             .and_then(|s| s.trim().parse().ok())
             .expect("column");
         let fragment = parts.next().expect("message fragment").trim();
-        match parse(&file.display().to_string(), &text) {
+        // An optional second line `# queues: a, b` gives the configured queues.
+        let queues: Option<Vec<String>> = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.strip_prefix("# queues: "))
+            .map(|q| q.split(',').map(|s| s.trim().to_owned()).collect());
+        match parse_with(&file.display().to_string(), &text, queues.as_deref()) {
             Ok(_) => failures.push(format!("{}: accepted", file.display())),
             Err(d) => {
                 let ok = d.0.len() == 1
@@ -284,4 +290,151 @@ fn inline_table_nodes_and_dotted_keys_are_positioned() {
     let text = "[entries]\ndefault = \"a\"\n[nodes]\na = { type = \"hangup\", stauts = 480 }\n";
     let d = errors(text);
     assert_eq!(positions(&d), vec![(4, 24)], "{d}");
+}
+
+#[test]
+fn shipped_ligne_directe_plan_loads() {
+    let plan_path = manifest().join("../../dialplans/ligne-directe.toml");
+    let prompts = manifest().join("../../prompts");
+    let queues = vec!["accueil".to_string()];
+    let plan = ld_dialplan::load_with(&plan_path, &prompts, Some(&queues))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(plan.prompt_names(), vec!["fr/bienvenue"]);
+    assert_eq!(plan.queues(), vec!["accueil"]);
+    let texts = plan.say_texts();
+    for t in [
+        "Le service est ouvert du lundi au vendredi de 18 heures à 22 heures.",
+        "Il rouvrira aujourd'hui",
+        "Il rouvrira demain",
+        "Il rouvrira lundi",
+        "premier",
+        "trente et un",
+        "décembre",
+        "à 18 heures.",
+        "Ce choix n'est pas valide.",
+    ] {
+        assert!(
+            texts.contains(&t.to_string()),
+            "{t:?} missing from {texts:?}"
+        );
+    }
+    assert!(texts.iter().any(|t| t.starts_with("Acceptez-vous")));
+    // An unknown queue is refused at its string.
+    let other = vec!["standard".to_string()];
+    let d = ld_dialplan::load_with(&plan_path, &prompts, Some(&other)).expect_err("queue");
+    assert_eq!(d.0.len(), 1, "{d}");
+    assert!(d.0[0].message.contains("undefined queue `accueil`"), "{d}");
+    let text = std::fs::read_to_string(&plan_path).expect("plan");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("queue = \"accueil\""))
+        .expect("queue line")
+        + 1;
+    assert_eq!((d.0[0].line, d.0[0].column), (line, 9), "{d}");
+}
+
+#[test]
+fn calendars_parse_with_exceptions() {
+    let text = r#"
+[calendars.mairie]
+timezone = "Europe/Paris"
+alsace_moselle = true
+closed = ["2026-12-24", "2026-12-31..2027-01-02"]
+open = ["2026-07-14", { dates = "2026-05-16", hours = ["10:00-12:00"] }]
+[calendars.mairie.weekly]
+"monday..friday" = ["09:00-12:00", "14:00-17:00"]
+saturday = ["09:00-12:00"]
+
+[entries]
+default = "h"
+[nodes.h]
+type = "hours"
+calendar = "mairie"
+open = "f"
+closed = "f"
+[nodes.f]
+type = "hangup"
+"#;
+    let plan = parse("t.toml", text).unwrap_or_else(|d| panic!("{d}"));
+    let c = plan.calendar("mairie").expect("calendar");
+    assert!(c.alsace_moselle);
+    assert_eq!(c.weekly[0].len(), 2);
+    assert_eq!(c.weekly[5].len(), 1);
+    assert!(c.weekly[6].is_empty());
+    assert_eq!(c.closed.len(), 2);
+    assert_eq!(c.open.len(), 2);
+    let at = |s: &str| s.parse::<jiff::Timestamp>().expect("ts");
+    assert!(c.is_open(at("2026-07-14T08:00:00Z")), "14 July opened");
+    assert!(!c.is_open(at("2026-12-24T08:00:00Z")), "closed");
+    assert!(
+        !c.is_open(at("2026-12-26T08:00:00Z")),
+        "26 Dec in Alsace-Moselle"
+    );
+    assert!(
+        c.is_open(at("2026-05-16T08:30:00Z")),
+        "exceptional Saturday hours"
+    );
+    assert!(
+        !c.is_open(at("2026-05-16T10:30:00Z")),
+        "12:30 that Saturday"
+    );
+    // The hours say no texts; a closed message does.
+    assert!(plan.say_texts().is_empty());
+}
+
+#[test]
+fn new_node_errors_are_all_reported_at_once() {
+    let text = r#"[calendars.c]
+weekly = { monday = ["18:00-22:00", "21:00-23:00"] }
+
+[entries]
+default = "h"
+
+[nodes.h]
+type = "hours"
+calendar = "c"
+open = "m"
+closed = "nulle_part"
+
+[nodes.m]
+type = "menu"
+prompts = [{ say = "Tapez 1." }, { announce = "closed_message", calendar = "d" }]
+options = { "1" = "q", "A" = "m" }
+timeout = "soon"
+
+[nodes.q]
+type = "queue"
+queue = "accueil"
+colour = "blue"
+"#;
+    let d = errors(text);
+    let msgs = d.to_string();
+    assert_eq!(
+        positions(&d),
+        vec![(2, 37), (11, 10), (15, 76), (16, 24), (17, 11), (22, 1)],
+        "{d}"
+    );
+    for fragment in [
+        "overlapping hours on monday",
+        "`closed` points to undefined node `nulle_part`",
+        "undefined calendar `d`",
+        "bad menu key \"A\"",
+        "bad duration \"soon\"",
+        "unknown key `colour` in `queue` node",
+    ] {
+        assert!(msgs.contains(fragment), "missing {fragment:?} in\n{msgs}");
+    }
+}
+
+#[test]
+fn load_checks_prompt_files_in_every_node_kind() {
+    let dir = fake_prompts(&["fr/menu"]);
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[entries]\ndefault = \"m\"\n[nodes.m]\ntype = \"menu\"\nprompts = [\"fr/menu\"]\ninvalid = [\"fr/invalide\"]\noptions = { \"1\" = \"v\" }\n[nodes.v]\ntype = \"voicemail\"\nprompts = [\"fr/bip\"]\n",
+    )
+    .expect("write");
+    let d = load(&plan, dir.path()).expect_err("missing prompts");
+    assert_eq!(positions(&d), vec![(6, 12), (10, 12)], "{d}");
 }

@@ -8,7 +8,7 @@
 //! - Symmetric RTP (RFC 4961): packets are sent where the peer's packets come from, which also
 //!   crosses NATs that rewrite the SDP's address.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,12 +18,18 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::dtmf::DtmfEvent;
 use crate::pacer::{Pacer, PacerEvent, PlayId, StreamConfig, StreamId};
 use crate::prompt::Prompt;
-use crate::{rtp, Codec, MediaError};
+use crate::relay::RelayPacket;
+use crate::{Codec, MediaError};
+
+mod receive;
+use receive::{receive, RxConfig};
 
 /// Identifies a media session (one RTP port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +50,12 @@ pub enum MediaEventKind {
     PlaybackStopped(PlayId),
     /// The first valid RTP packet arrived (the peer's media path works).
     FirstPacketReceived { from: SocketAddr },
+    /// A digit from the peer, whatever its transport (RFC 4733 or in-band; SIP INFO digits
+    /// are parsed by the SIP edge with [`crate::dtmf::parse_dtmf_relay`]).
+    Dtmf(DtmfEvent),
+    /// No RTP arrived for the duration set by [`SessionHandle::set_rtp_timeout`]: the call is
+    /// probably dead. Reported once; armed again when packets come back.
+    RtpTimeout,
 }
 
 /// Handle on the media engine; cheap to clone.
@@ -59,6 +71,11 @@ struct Shared {
     commands: UnboundedSender<Command>,
     next_session: AtomicU64,
     next_play: AtomicU64,
+    events: UnboundedSender<MediaEvent>,
+    /// RTP packets handed to the kernel, for the benchmark and metrics.
+    sent: Arc<AtomicU64>,
+    /// Sessions not yet closed, so `bridge` can refuse unknown ids synchronously.
+    open: Mutex<HashSet<SessionId>>,
 }
 
 enum Command {
@@ -67,6 +84,7 @@ enum Command {
         socket: Arc<Bound>,
         receiver: JoinHandle<()>,
         reset_latch: Arc<AtomicBool>,
+        rx_config: Arc<watch::Sender<RxConfig>>,
     },
     SetRemote {
         id: SessionId,
@@ -91,6 +109,27 @@ enum Command {
         id: SessionId,
         from: SocketAddr,
     },
+    SetTelephoneEvent {
+        id: SessionId,
+        payload_type: Option<u8>,
+    },
+    SendDtmf {
+        id: SessionId,
+        digit: char,
+        duration_ms: u32,
+    },
+    Bridge {
+        a: SessionId,
+        b: SessionId,
+    },
+    Unbridge {
+        id: SessionId,
+    },
+    /// From a receive task of a bridged session: a packet to relay to its partner.
+    Relay {
+        id: SessionId,
+        packet: RelayPacket,
+    },
 }
 
 impl MediaEngine {
@@ -104,15 +143,24 @@ impl MediaEngine {
         let ports = Arc::new(Ports::new(bind_ip, ports)?);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        runtime.spawn(run(command_rx, event_tx));
+        let sent = Arc::new(AtomicU64::new(0));
+        runtime.spawn(run(command_rx, event_tx.clone(), sent.clone()));
         let shared = Arc::new(Shared {
             runtime,
             ports,
             commands,
             next_session: AtomicU64::new(1),
             next_play: AtomicU64::new(1),
+            events: event_tx,
+            sent,
+            open: Mutex::new(HashSet::new()),
         });
         Ok((MediaEngine { shared }, event_rx))
+    }
+
+    /// RTP packets sent so far by all sessions (accepted by the kernel).
+    pub fn packets_sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
     }
 
     /// The address sessions bind to (for `c=` in SDP).
@@ -134,28 +182,69 @@ impl MediaEngine {
         });
         let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
         let reset_latch = Arc::new(AtomicBool::new(false));
+        let (rx_config, rx_config_rx) = watch::channel(RxConfig::default());
+        let rx_config = Arc::new(rx_config);
         let receiver = self.shared.runtime.spawn(receive(
             id,
             socket.clone(),
             reset_latch.clone(),
+            rx_config_rx,
             self.shared.commands.clone(),
+            self.shared.events.clone(),
         ));
         let open = Command::Open {
             id,
             socket,
             receiver,
             reset_latch,
+            rx_config: rx_config.clone(),
         };
         if self.shared.commands.send(open).is_err() {
             return Err(MediaError::EngineStopped);
         }
+        lock(&self.shared.open).insert(id);
         Ok(SessionHandle {
             id,
             port,
             shared: self.shared.clone(),
             closed: AtomicBool::new(false),
+            rx_config,
         })
     }
+
+    /// Bridges two sessions (B2BUA media): from now on packets received on `a` are sent on
+    /// `b` and vice versa, each leg with its own SSRC and numbering (RFC 3550 §7.2), through a
+    /// small reorder buffer, transcoded when the legs' codecs differ; RFC 4733 digits are
+    /// forwarded and still reported. A playback on a leg pauses the relay to that leg. Any
+    /// earlier bridge of either session is undone.
+    pub fn bridge(&self, a: SessionId, b: SessionId) -> Result<(), MediaError> {
+        if a == b {
+            return Err(MediaError::BridgeToSelf(a.0));
+        }
+        {
+            let open = lock(&self.shared.open);
+            for id in [a, b] {
+                if !open.contains(&id) {
+                    return Err(MediaError::UnknownSession(id.0));
+                }
+            }
+        }
+        self.shared
+            .commands
+            .send(Command::Bridge { a, b })
+            .map_err(|_| MediaError::EngineStopped)
+    }
+
+    /// Undoes the bridge of `a` (both directions), if any.
+    pub fn unbridge(&self, a: SessionId) {
+        // Nothing to undo once the engine is gone.
+        let _ = self.shared.commands.send(Command::Unbridge { id: a });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked holding it; the set is still valid.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One media session; closing it (or dropping it) stops its stream and frees its port.
@@ -165,6 +254,7 @@ pub struct SessionHandle {
     port: u16,
     shared: Arc<Shared>,
     closed: AtomicBool,
+    rx_config: Arc<watch::Sender<RxConfig>>,
 }
 
 impl SessionHandle {
@@ -184,6 +274,10 @@ impl SessionHandle {
     /// Sets the destination from the SDP and the negotiated codec. A later packet from another
     /// address moves the destination there (symmetric RTP, RFC 4961).
     pub fn set_remote(&self, addr: SocketAddr, codec: Codec, payload_type: u8) {
+        self.rx_config.send_modify(|c| {
+            c.codec = codec;
+            c.payload_type = payload_type;
+        });
         self.send(Command::SetRemote {
             id: self.id,
             addr,
@@ -209,9 +303,39 @@ impl SessionHandle {
         self.send(Command::Stop { id: self.id });
     }
 
+    /// Sets the telephone-event payload type negotiated in SDP (RFC 4733 §7.1.1), `None` if
+    /// the peer offered none. With one, received events are decoded and digits can be sent;
+    /// without, received audio goes through the in-band detector instead.
+    pub fn set_telephone_event(&self, payload_type: Option<u8>) {
+        let payload_type = payload_type.filter(|&pt| pt <= 0x7F);
+        self.rx_config
+            .send_modify(|c| c.telephone_event = payload_type);
+        self.send(Command::SetTelephoneEvent {
+            id: self.id,
+            payload_type,
+        });
+    }
+
+    /// Sends a digit as RFC 4733 events through the pacer (audio to the peer pauses for it).
+    /// Ignored if no telephone-event type was set or `digit` is not 0-9, *, #, A-D.
+    pub fn send_dtmf(&self, digit: char, duration_ms: u32) {
+        self.send(Command::SendDtmf {
+            id: self.id,
+            digit,
+            duration_ms,
+        });
+    }
+
+    /// Reports [`MediaEventKind::RtpTimeout`] when no RTP arrives for `timeout` (dead-call
+    /// detection); `None` (the default) disables it. The clock starts now.
+    pub fn set_rtp_timeout(&self, timeout: Option<Duration>) {
+        self.rx_config.send_modify(|c| c.rtp_timeout = timeout);
+    }
+
     /// Stops the stream and releases the port (also done on drop).
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
+            lock(&self.shared.open).remove(&self.id);
             self.send(Command::Close { id: self.id });
         }
     }
@@ -318,53 +442,11 @@ impl Drop for PortLease {
     }
 }
 
-/// Receive loop of one session. Ends when the engine aborts it (close) or the engine is gone.
-async fn receive(
-    id: SessionId,
-    socket: Arc<Bound>,
-    reset_latch: Arc<AtomicBool>,
-    commands: UnboundedSender<Command>,
-) {
-    // 1500 covers any RTP packet on an Ethernet path; longer datagrams are truncated, and
-    // therefore fail or pass the header checks harmlessly.
-    let mut buf = vec![0u8; 1500];
-    let mut reported: Option<SocketAddr> = None;
-    loop {
-        let (len, from) = match socket.socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                // E.g. ICMP port unreachable from an earlier send surfaces here on Linux.
-                // Not fatal; the pause keeps a persistent error from spinning the CPU.
-                debug!(session = id.0, error = %e, "RTP receive error");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                continue;
-            }
-        };
-        let Some(datagram) = buf.get(..len) else {
-            continue;
-        };
-        // Only valid RTP moves the destination: stray or hostile junk must not (RFC 4961 §3).
-        let Ok(packet) = rtp::parse(datagram) else {
-            continue;
-        };
-        // Payloads are not used yet (DTMF and relay come later).
-        let _ = packet.payload;
-        if reset_latch.swap(false, Ordering::AcqRel) {
-            reported = None;
-        }
-        if reported != Some(from) {
-            reported = Some(from);
-            if commands.send(Command::Received { id, from }).is_err() {
-                return;
-            }
-        }
-    }
-}
-
 struct Session {
     socket: Arc<Bound>,
     receiver: JoinHandle<()>,
     reset_latch: Arc<AtomicBool>,
+    rx_config: Arc<watch::Sender<RxConfig>>,
     remote: Option<SocketAddr>,
     got_first_packet: bool,
 }
@@ -373,7 +455,11 @@ struct Session {
 const COMMAND_BATCH: usize = 256;
 
 /// The engine task: the pacer for every session.
-async fn run(mut commands: UnboundedReceiver<Command>, events: UnboundedSender<MediaEvent>) {
+async fn run(
+    mut commands: UnboundedReceiver<Command>,
+    events: UnboundedSender<MediaEvent>,
+    sent_counter: Arc<AtomicU64>,
+) {
     let mut pacer = Pacer::new();
     let mut sessions: HashMap<SessionId, Session> = HashMap::new();
     let mut dropped: u64 = 0;
@@ -399,6 +485,7 @@ async fn run(mut commands: UnboundedReceiver<Command>, events: UnboundedSender<M
             None => {}
         }
         pacer.handle_timeout(Instant::now());
+        let mut sent = 0u64;
         while let Some(t) = pacer.poll_transmit() {
             let Some(session) = sessions.get(&SessionId(t.stream.0)) else {
                 continue;
@@ -406,13 +493,17 @@ async fn run(mut commands: UnboundedReceiver<Command>, events: UnboundedSender<M
             // No destination yet (c=0.0.0.0 hold, or set_remote not called): time runs on,
             // nothing is sent.
             let Some(dest) = session.remote else { continue };
-            if let Err(e) = session.socket.sender.send_to(&t.packet, dest) {
-                dropped += 1;
-                if dropped.is_power_of_two() {
-                    warn!(error = %e, dropped, "RTP send failed, packet dropped");
+            match session.socket.sender.send_to(&t.packet, dest) {
+                Ok(_) => sent += 1,
+                Err(e) => {
+                    dropped += 1;
+                    if dropped.is_power_of_two() {
+                        warn!(error = %e, dropped, "RTP send failed, packet dropped");
+                    }
                 }
             }
         }
+        sent_counter.fetch_add(sent, Ordering::Relaxed);
         while let Some(e) = pacer.poll_event() {
             let (stream, kind) = match e {
                 PacerEvent::PlaybackFinished { stream, play } => {
@@ -448,6 +539,7 @@ fn handle(
             socket,
             receiver,
             reset_latch,
+            rx_config,
         } => {
             pacer.add_stream(now, StreamId(id.0), StreamConfig::random(Codec::Pcma));
             sessions.insert(
@@ -456,6 +548,7 @@ fn handle(
                     socket,
                     receiver,
                     reset_latch,
+                    rx_config,
                     remote: None,
                     got_first_packet: false,
                 },
@@ -483,7 +576,40 @@ fn handle(
             looped,
         } => pacer.play_with_id(now, StreamId(id.0), play, prompts, looped),
         Command::Stop { id } => pacer.stop(now, StreamId(id.0)),
+        Command::SetTelephoneEvent { id, payload_type } => {
+            pacer.set_telephone_event(StreamId(id.0), payload_type)
+        }
+        Command::SendDtmf {
+            id,
+            digit,
+            duration_ms,
+        } => {
+            if !pacer.send_dtmf(now, StreamId(id.0), digit, duration_ms) {
+                debug!(session = id.0, %digit, "digit not sent: no telephone-event or not a digit");
+            }
+        }
+        Command::Bridge { a, b } => {
+            for id in [a, b] {
+                if let Some(old) = pacer.unbridge(StreamId(id.0)) {
+                    set_bridged(sessions, SessionId(old.0), false);
+                }
+            }
+            if pacer.bridge(StreamId(a.0), StreamId(b.0)) {
+                set_bridged(sessions, a, true);
+                set_bridged(sessions, b, true);
+            }
+        }
+        Command::Unbridge { id } => {
+            if let Some(old) = pacer.unbridge(StreamId(id.0)) {
+                set_bridged(sessions, id, false);
+                set_bridged(sessions, SessionId(old.0), false);
+            }
+        }
+        Command::Relay { id, packet } => pacer.relay_packet(now, StreamId(id.0), packet),
         Command::Close { id } => {
+            if let Some(old) = pacer.unbridge(StreamId(id.0)) {
+                set_bridged(sessions, SessionId(old.0), false);
+            }
             pacer.remove_stream(StreamId(id.0));
             if let Some(s) = sessions.remove(&id) {
                 // Dropping the receive task drops its socket reference; the port is freed
@@ -504,6 +630,12 @@ fn handle(
                 s.remote = Some(from);
             }
         }
+    }
+}
+
+fn set_bridged(sessions: &HashMap<SessionId, Session>, id: SessionId, bridged: bool) {
+    if let Some(s) = sessions.get(&id) {
+        s.rx_config.send_modify(|c| c.bridged = bridged);
     }
 }
 

@@ -38,6 +38,12 @@ pub enum MediaError {
     /// `MediaEngine::start` was called outside a tokio runtime.
     #[error("the media engine needs a tokio runtime: {0}")]
     NoRuntime(String),
+    /// No open session has this id.
+    #[error("unknown media session {0}")]
+    UnknownSession(u64),
+    /// A session cannot be bridged to itself.
+    #[error("cannot bridge media session {0} to itself")]
+    BridgeToSelf(u64),
     /// The engine task is gone (the runtime shut down).
     #[error("the media engine task has stopped")]
     EngineStopped,

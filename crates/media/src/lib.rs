@@ -5,20 +5,28 @@
 //! by every call ([`prompt`]), RTP packets ([`rtp`], RFC 3550), and ONE pure pacing scheduler for
 //! all outbound streams ([`pacer`]: no IO, no clock reads, `now` is a parameter). [`engine`] is the
 //! thin tokio edge: UDP sockets, one pacing task for all sessions, a receive task per session
-//! with symmetric RTP (RFC 4961). Nothing here panics on network or file input.
+//! with symmetric RTP (RFC 4961), DTMF detection and dead-call detection. [`dtmf`]: one digit
+//! stream from RFC 4733, SIP INFO and in-band tones. [`relay`]: the pure parts of the
+//! caller <-> agent bridge (reorder buffer, sequence/timestamp rewriting). Nothing here panics
+//! on network or file input.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod codec;
+pub mod dtmf;
 pub mod engine;
 pub mod error;
 pub mod g711;
 pub mod pacer;
 pub mod prompt;
+pub mod relay;
 pub mod rtp;
 pub mod sdp;
 
 pub use codec::Codec;
+pub use dtmf::{parse_dtmf_relay, DtmfEvent, DtmfSource};
 pub use engine::{MediaEngine, MediaEvent, MediaEventKind, SessionHandle, SessionId};
 pub use error::MediaError;
 pub use pacer::{PlayId, StreamId};
 pub use prompt::{load_wav, Prompt, PromptCache};
+pub use relay::RelayPacket;

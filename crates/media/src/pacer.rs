@@ -16,7 +16,9 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::dtmf::{rfc4733_packets, EventPacket, UPDATE_INTERVAL};
 use crate::prompt::{Prompt, FRAME_SAMPLES};
+use crate::relay::{JitterBuffer, RelayPacket, Rewriter, Transcoder};
 use crate::rtp::RtpHeader;
 use crate::Codec;
 
@@ -96,6 +98,11 @@ impl Playing {
         self.start + FRAME * u32::try_from(self.next).unwrap_or(u32::MAX)
     }
 
+    /// When the last frame's 20 ms have elapsed.
+    fn end(&self) -> Instant {
+        self.start + FRAME * u32::try_from(self.total_frames).unwrap_or(u32::MAX)
+    }
+
     fn finished(&self) -> bool {
         !self.looped && self.next >= self.total_frames
     }
@@ -118,6 +125,35 @@ impl Playing {
     }
 }
 
+/// A digit being sent as RFC 4733 telephone-events.
+#[derive(Debug)]
+struct DtmfSending {
+    start: Instant,
+    /// The event's timestamp, shared by all its packets (RFC 4733 §2.5.1.1).
+    ts: u32,
+    packets: Vec<EventPacket>,
+    next: usize,
+}
+
+impl DtmfSending {
+    fn deadline(&self) -> Option<Instant> {
+        self.packets.get(self.next).map(|p| self.start + p.offset)
+    }
+}
+
+/// The relay into this stream from its bridge partner.
+#[derive(Debug, Default)]
+struct RelayIn {
+    jitter: JitterBuffer,
+    rewriter: Rewriter,
+    /// The partner's codec, payload type and telephone-event type, as of its last packet.
+    source: Option<(Codec, u8, Option<u8>)>,
+    /// Sequence number of the last relayed packet sent: anything else sent since (a
+    /// playback, a digit) means the mapping must be re-synchronised.
+    last_out_seq: Option<u16>,
+    transcoder: Transcoder,
+}
+
 #[derive(Debug)]
 struct Stream {
     config: StreamConfig,
@@ -126,8 +162,15 @@ struct Stream {
     next_seq: u16,
     last_ts: Option<u32>,
     playing: Option<Playing>,
-    /// Bumped whenever the stream's deadline changes; stale heap entries are ignored.
-    generation: u64,
+    /// Negotiated telephone-event payload type (RFC 4733 §7.1.1), if any.
+    telephone_event: Option<u8>,
+    dtmf: Option<Box<DtmfSending>>,
+    dtmf_queue: VecDeque<(char, u32)>,
+    /// Set while bridged: packets from `partner` are relayed into this stream.
+    partner: Option<StreamId>,
+    relay: Option<Box<RelayIn>>,
+    /// The deadline for which a heap entry is live; other entries are stale.
+    scheduled: Option<Instant>,
 }
 
 impl Stream {
@@ -138,14 +181,178 @@ impl Stream {
         // Truncation is the modular arithmetic RTP timestamps use.
         self.config.initial_ts.wrapping_add(units as u32)
     }
+
+    /// The earliest timestamp a new talkspurt may use at `now`: the clock, but never a
+    /// timestamp at or before one already sent (RFC 3550 §5.1, monotonic per SSRC).
+    fn next_ts(&self, now: Instant) -> u32 {
+        let mut ts = self.ts_at(now);
+        if let Some(last) = self.last_ts {
+            let min = last.wrapping_add(TS_PER_FRAME);
+            if (min.wrapping_sub(ts) as i32) > 0 {
+                ts = min;
+            }
+        }
+        ts
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let playing = self
+            .playing
+            .as_ref()
+            .map(|p| if p.finished() { p.end() } else { p.deadline() });
+        let dtmf = self.dtmf.as_ref().and_then(|d| d.deadline());
+        let relay = self.relay.as_ref().and_then(|r| r.jitter.poll_timeout());
+        [playing, dtmf, relay].into_iter().flatten().min()
+    }
+
+    fn emit(
+        &mut self,
+        id: StreamId,
+        header: RtpHeader,
+        payload: &[u8],
+        transmits: &mut VecDeque<Transmit>,
+    ) -> bool {
+        let mut packet = Vec::new();
+        if header.write_packet(payload, &mut packet).is_err() {
+            return false;
+        }
+        self.next_seq = header.sequence.wrapping_add(1);
+        transmits.push_back(Transmit { stream: id, packet });
+        true
+    }
+
+    /// Starts the next queued digit if none is being sent.
+    fn start_dtmf(&mut self, now: Instant) {
+        while self.dtmf.is_none() {
+            let Some((digit, ms)) = self.dtmf_queue.pop_front() else {
+                return;
+            };
+            let Some(packets) = rfc4733_packets(digit, ms) else {
+                continue;
+            };
+            let ts = self.next_ts(now);
+            self.dtmf = Some(Box::new(DtmfSending {
+                start: now,
+                ts,
+                packets,
+                next: 0,
+            }));
+        }
+    }
+
+    /// Sends everything due at `now`: audio frames, telephone-events, relayed packets.
+    fn service(
+        &mut self,
+        id: StreamId,
+        now: Instant,
+        transmits: &mut VecDeque<Transmit>,
+        events: &mut VecDeque<PacerEvent>,
+    ) {
+        self.service_dtmf(id, now, transmits);
+        let dtmf_active = self.dtmf.is_some();
+        service_playing(self, id, now, dtmf_active, transmits, events);
+        self.service_relay(id, now, transmits);
+    }
+
+    fn service_dtmf(&mut self, id: StreamId, now: Instant, transmits: &mut VecDeque<Transmit>) {
+        let Some(pt) = self.telephone_event else {
+            // No telephone-event negotiated: nothing can carry the digits.
+            self.dtmf = None;
+            self.dtmf_queue.clear();
+            return;
+        };
+        while let Some(mut d) = self.dtmf.take() {
+            while let Some(p) = d.packets.get(d.next).copied() {
+                if d.start + p.offset > now {
+                    break;
+                }
+                d.next += 1;
+                let header = RtpHeader {
+                    marker: p.marker,
+                    payload_type: pt,
+                    sequence: self.next_seq,
+                    timestamp: d.ts,
+                    ssrc: self.config.ssrc,
+                };
+                if self.emit(id, header, &p.payload, transmits) {
+                    self.last_ts = Some(d.ts);
+                }
+            }
+            if d.next < d.packets.len() {
+                self.dtmf = Some(d);
+                return;
+            }
+            // The digit is over: audio resumes as a new talkspurt (RFC 3551 §4.1).
+            if let Some(p) = self.playing.as_mut() {
+                p.marker_pending = true;
+            }
+            // Queued digits follow after one update interval of pause.
+            let after = d.start + d.packets.last().map(|p| p.offset).unwrap_or_default();
+            if !self.dtmf_queue.is_empty() {
+                self.start_dtmf((after + UPDATE_INTERVAL).max(now));
+                if self.dtmf.as_ref().is_some_and(|n| n.start > now) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn service_relay(&mut self, id: StreamId, now: Instant, transmits: &mut VecDeque<Transmit>) {
+        let Some(mut relay) = self.relay.take() else {
+            return;
+        };
+        let busy = self.playing.is_some() || self.dtmf.is_some();
+        while let Some(packet) = relay.jitter.poll(now) {
+            // A playback or a digit on this leg has the floor (e.g. a beep to the agent):
+            // the relay to it pauses, and resumes as a new talkspurt.
+            if busy {
+                relay.last_out_seq = None;
+                continue;
+            }
+            let Some((codec, pt, te)) = relay.source else {
+                continue;
+            };
+            let (out_pt, payload) = if Some(packet.payload_type) == te {
+                // RFC 4733 forwarded as is, under this leg's telephone-event type.
+                match self.telephone_event {
+                    Some(out) => (out, std::borrow::Cow::Borrowed(&packet.payload[..])),
+                    None => continue,
+                }
+            } else if packet.payload_type == pt {
+                let payload = relay
+                    .transcoder
+                    .transcode(codec, self.config.codec, &packet.payload);
+                (self.config.payload_type, payload)
+            } else {
+                continue; // comfort noise or unknown types are not relayed
+            };
+            if relay.last_out_seq.map(|s| s.wrapping_add(1)) != Some(self.next_seq) {
+                relay.rewriter.resync();
+            }
+            let min_ts = self.next_ts(now);
+            let (seq, ts, marker) = relay.rewriter.rewrite(&packet, self.next_seq, min_ts);
+            let header = RtpHeader {
+                marker,
+                payload_type: out_pt,
+                sequence: seq,
+                timestamp: ts,
+                ssrc: self.config.ssrc,
+            };
+            if self.emit(id, header, &payload, transmits) {
+                relay.last_out_seq = Some(seq);
+                self.last_ts = Some(ts);
+            }
+        }
+        self.relay = Some(relay);
+    }
 }
 
 /// The pacing scheduler.
 #[derive(Debug, Default)]
 pub struct Pacer {
     streams: HashMap<StreamId, Stream>,
-    /// Earliest deadline first; entries whose generation is stale are skipped.
-    timers: BinaryHeap<Reverse<(Instant, StreamId, u64)>>,
+    /// Earliest deadline first; an entry is live only if it equals its stream's `scheduled`.
+    timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<PacerEvent>,
     next_play: u64,
@@ -168,13 +375,19 @@ impl Pacer {
                 next_seq: config.initial_seq,
                 last_ts: None,
                 playing: None,
-                generation: 0,
+                telephone_event: None,
+                dtmf: None,
+                dtmf_queue: VecDeque::new(),
+                partner: None,
+                relay: None,
+                scheduled: None,
             },
         );
     }
 
-    /// Removes a stream; a playback in progress is reported stopped.
+    /// Removes a stream (and its bridge); a playback in progress is reported stopped.
     pub fn remove_stream(&mut self, id: StreamId) {
+        self.unbridge(id);
         if let Some(mut s) = self.streams.remove(&id) {
             if let Some(p) = s.playing.take() {
                 self.events.push_back(PacerEvent::PlaybackStopped {
@@ -191,6 +404,14 @@ impl Pacer {
         if let Some(s) = self.streams.get_mut(&id) {
             s.config.codec = codec;
             s.config.payload_type = payload_type;
+        }
+    }
+
+    /// Sets the negotiated telephone-event payload type (RFC 4733 §7.1.1); `None` disables
+    /// sending digits and forwarding them into this stream.
+    pub fn set_telephone_event(&mut self, id: StreamId, payload_type: Option<u8>) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.telephone_event = payload_type.filter(|&pt| pt <= 0x7F);
         }
     }
 
@@ -235,15 +456,8 @@ impl Pacer {
         let looped = looped && total_frames > 0;
         // Never reuse timestamps already sent: a play right after another starts after the
         // previous packet's 20 ms (RFC 3550 §5.1, timestamps are monotonic per SSRC).
-        let mut ts_start = s.ts_at(now);
-        if let Some(last) = s.last_ts {
-            let min = last.wrapping_add(TS_PER_FRAME);
-            if (min.wrapping_sub(ts_start) as i32) > 0 {
-                ts_start = min;
-            }
-        }
-        s.generation += 1;
-        let playing = Playing {
+        let ts_start = s.next_ts(now);
+        s.playing = Some(Playing {
             id: play,
             playlist,
             looped,
@@ -252,35 +466,109 @@ impl Pacer {
             ts_start,
             next: 0,
             marker_pending: true,
-        };
-        // The first frame is due at once; an empty playlist finishes at once.
-        self.timers
-            .push(Reverse((playing.deadline(), id, s.generation)));
-        s.playing = Some(playing);
+        });
+        self.schedule(id);
     }
 
     /// Stops the stream's playback, if any (reported as `PlaybackStopped`).
     pub fn stop(&mut self, _now: Instant, id: StreamId) {
         if let Some(s) = self.streams.get_mut(&id) {
             if let Some(p) = s.playing.take() {
-                s.generation += 1;
                 self.events.push_back(PacerEvent::PlaybackStopped {
                     stream: id,
                     play: p.id,
                 });
             }
         }
+        self.schedule(id);
         self.prune();
+    }
+
+    /// Queues a digit to send as RFC 4733 events (§2.5.1). Returns false when the stream is
+    /// unknown, has no telephone-event payload type, or `digit` is not a DTMF digit. Audio of
+    /// the stream (playback or relay) pauses while the digit is sent.
+    pub fn send_dtmf(&mut self, now: Instant, id: StreamId, digit: char, duration_ms: u32) -> bool {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        if s.telephone_event.is_none() || crate::dtmf::digit_to_code(digit).is_none() {
+            return false;
+        }
+        s.dtmf_queue.push_back((digit, duration_ms));
+        s.start_dtmf(now);
+        self.schedule(id);
+        true
+    }
+
+    /// Bridges two streams: packets given to [`Pacer::relay_packet`] from one are relayed,
+    /// rewritten, into the other. Any previous bridge of either is undone.
+    pub fn bridge(&mut self, a: StreamId, b: StreamId) -> bool {
+        if a == b || !self.streams.contains_key(&a) || !self.streams.contains_key(&b) {
+            return false;
+        }
+        self.unbridge(a);
+        self.unbridge(b);
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(s) = self.streams.get_mut(&me) {
+                s.partner = Some(other);
+                s.relay = Some(Box::default());
+            }
+        }
+        true
+    }
+
+    /// Undoes the bridge of `id`, if any; returns the former partner.
+    pub fn unbridge(&mut self, id: StreamId) -> Option<StreamId> {
+        let partner = self.streams.get_mut(&id)?.partner.take()?;
+        for me in [id, partner] {
+            if let Some(s) = self.streams.get_mut(&me) {
+                s.partner = None;
+                s.relay = None;
+            }
+        }
+        self.schedule(id);
+        self.schedule(partner);
+        self.prune();
+        Some(partner)
+    }
+
+    /// The partner of a bridged stream.
+    pub fn partner(&self, id: StreamId) -> Option<StreamId> {
+        self.streams.get(&id).and_then(|s| s.partner)
+    }
+
+    /// A packet received on stream `from`: relayed to its partner if bridged (through the
+    /// partner's reorder buffer), otherwise ignored.
+    pub fn relay_packet(&mut self, now: Instant, from: StreamId, packet: RelayPacket) {
+        let Some(src) = self.streams.get(&from) else {
+            return;
+        };
+        let source = (
+            src.config.codec,
+            src.config.payload_type,
+            src.telephone_event,
+        );
+        let Some(to) = src.partner else { return };
+        let Some(dst) = self.streams.get_mut(&to) else {
+            return;
+        };
+        let Some(relay) = dst.relay.as_mut() else {
+            return;
+        };
+        relay.source = Some(source);
+        relay.jitter.push(now, packet);
+        dst.service(to, now, &mut self.transmits, &mut self.events);
+        self.schedule(to);
     }
 
     /// The earliest deadline of any stream.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Sends every frame due at `now`, in deadline order across streams.
+    /// Sends every packet due at `now`, in deadline order across streams.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, id, generation))) = self.timers.peek() {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
             if at > now {
                 break;
             }
@@ -288,12 +576,12 @@ impl Pacer {
             let Some(s) = self.streams.get_mut(&id) else {
                 continue;
             };
-            if s.generation != generation {
+            if s.scheduled != Some(at) {
                 continue;
             }
-            if let Some(next_at) = service(s, id, now, &mut self.transmits, &mut self.events) {
-                self.timers.push(Reverse((next_at, id, generation)));
-            }
+            s.scheduled = None;
+            s.service(id, now, &mut self.transmits, &mut self.events);
+            self.schedule(id);
         }
         self.prune();
     }
@@ -306,13 +594,27 @@ impl Pacer {
         self.events.pop_front()
     }
 
+    /// Puts the stream's next deadline on the heap unless already there.
+    fn schedule(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let next = s.next_deadline();
+        if next != s.scheduled {
+            s.scheduled = next;
+            if let Some(at) = next {
+                self.timers.push(Reverse((at, id)));
+            }
+        }
+    }
+
     /// Drops stale entries from the top of the heap so `poll_timeout` is exact.
     fn prune(&mut self) {
-        while let Some(&Reverse((_, id, generation))) = self.timers.peek() {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
             let live = self
                 .streams
                 .get(&id)
-                .is_some_and(|s| s.generation == generation && s.playing.is_some());
+                .is_some_and(|s| s.scheduled == Some(at));
             if live {
                 break;
             }
@@ -321,16 +623,20 @@ impl Pacer {
     }
 }
 
-/// Sends the frames of one stream due at `now`; returns its next deadline, if still playing.
-fn service(
+/// Sends the audio frames of one stream due at `now` (suppressed while a digit is sent) and
+/// reports the end of the playlist.
+fn service_playing(
     s: &mut Stream,
     id: StreamId,
     now: Instant,
+    suppressed: bool,
     transmits: &mut VecDeque<Transmit>,
     events: &mut VecDeque<PacerEvent>,
-) -> Option<Instant> {
+) {
     let codec = s.config.codec;
-    let playing = s.playing.as_mut()?;
+    let Some(playing) = s.playing.as_mut() else {
+        return;
+    };
     // Frame n is due at start + n*20ms: every index up to `due_until` is due.
     let elapsed = now.saturating_duration_since(playing.start);
     let due_until = (elapsed.as_nanos() / FRAME.as_nanos()) as u64;
@@ -344,6 +650,10 @@ fn service(
         while playing.next <= due_until && !playing.finished() {
             let n = playing.next;
             playing.next += 1;
+            // While a digit is sent its events replace the audio (RFC 4733 §2.5.1.1).
+            if suppressed {
+                continue;
+            }
             let Some(payload) = playing.frame(codec, n) else {
                 continue;
             };
@@ -358,7 +668,7 @@ fn service(
                 timestamp: ts,
                 ssrc: s.config.ssrc,
             };
-            let mut packet = Vec::new();
+            let mut packet = Vec::with_capacity(crate::rtp::HEADER_LEN + payload.len());
             if header.write_packet(payload, &mut packet).is_ok() {
                 s.next_seq = s.next_seq.wrapping_add(1);
                 playing.marker_pending = false;
@@ -367,18 +677,16 @@ fn service(
             }
         }
     }
-    if playing.finished() {
+    let finished = playing.finished() && now >= playing.end();
+    if finished {
         // Report the end once the last frame's 20 ms have elapsed (what the caller hears).
-        let end = playing.start + FRAME * u32::try_from(playing.total_frames).unwrap_or(u32::MAX);
-        if now >= end {
-            let play = playing.id;
-            s.playing = None;
-            events.push_back(PacerEvent::PlaybackFinished { stream: id, play });
-            return None;
+        if let Some(p) = s.playing.take() {
+            events.push_back(PacerEvent::PlaybackFinished {
+                stream: id,
+                play: p.id,
+            });
         }
-        return Some(end);
     }
-    Some(playing.deadline())
 }
 
 #[cfg(test)]

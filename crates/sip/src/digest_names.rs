@@ -10,7 +10,6 @@
 //! the PBX reads the name it expects. SHA-512-256 is a different hash from
 //! SHA-512: it is left alone (and stays unsupported).
 
-use rsipstack::sip::prelude::UntypedHeader;
 use rsipstack::sip::{Header, SipMessage};
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;

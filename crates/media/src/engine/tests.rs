@@ -3,6 +3,7 @@ use std::net::Ipv4Addr;
 use tokio::time::timeout;
 
 use super::*;
+use crate::{rtp, DtmfSource};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(3);
@@ -183,4 +184,221 @@ fn start_outside_a_runtime_is_an_error() {
         MediaEngine::start(LOCALHOST, 42_400..=42_409),
         Err(MediaError::NoRuntime(_))
     ));
+}
+
+fn rtp_packet(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    rtp::RtpHeader {
+        marker,
+        payload_type: pt,
+        sequence: seq,
+        timestamp: ts,
+        ssrc,
+    }
+    .write_packet(payload, &mut out)
+    .unwrap();
+    out
+}
+
+/// The next event that is not FirstPacketReceived.
+async fn next_other_event(rx: &mut UnboundedReceiver<MediaEvent>) -> MediaEvent {
+    loop {
+        let ev = next_event(rx).await;
+        if !matches!(ev.kind, MediaEventKind::FirstPacketReceived { .. }) {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test]
+async fn rfc4733_digits_from_the_peer_are_reported_once() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 42_500..=42_599).unwrap();
+    let session = engine.open_session().unwrap();
+    session.set_telephone_event(Some(101));
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    let mut seq = 100u16;
+    for (i, digit) in "0123456789*#ABCD".chars().enumerate() {
+        let ts = 8000 * i as u32;
+        for p in crate::dtmf::rfc4733_packets(digit, 60).unwrap() {
+            let is_end = p.payload[1] & 0x80 != 0;
+            let pkt = rtp_packet(101, seq, ts, 9, p.marker, &p.payload);
+            // End packets repeat the sequence number, as sip-tester's pcaps do.
+            if !is_end {
+                seq = seq.wrapping_add(1);
+            }
+            peer.send_to(&pkt, session.local_addr()).await.unwrap();
+        }
+        seq = seq.wrapping_add(1);
+    }
+    let mut got = String::new();
+    for _ in 0..16 {
+        match next_other_event(&mut events).await.kind {
+            MediaEventKind::Dtmf(d) => {
+                assert_eq!((d.source, d.duration_ms), (DtmfSource::Rfc4733, 60));
+                got.push(d.digit);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, "0123456789*#ABCD");
+    // No digit twice (FirstPacketReceived travels through the engine task and may come last).
+    while let Ok(Some(extra)) = timeout(Duration::from_millis(200), events.recv()).await {
+        assert!(
+            matches!(extra.kind, MediaEventKind::FirstPacketReceived { .. }),
+            "{extra:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn inband_digit_in_a_pcma_stream_and_rtp_timeout() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 42_600..=42_699).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    session.set_rtp_timeout(Some(Duration::from_millis(300)));
+    // 100 ms of '#' (941 + 1477 Hz) between silences, 20 ms PCMA packets.
+    let mut pcm = vec![0i16; 800];
+    pcm.extend((0..800).map(|i| {
+        let t = f64::from(i) / 8000.0;
+        (6000.0 * (2.0 * std::f64::consts::PI * 941.0 * t).sin()
+            + 6000.0 * (2.0 * std::f64::consts::PI * 1477.0 * t).sin()) as i16
+    }));
+    pcm.extend(vec![0i16; 1600]);
+    let alaw = Codec::Pcma.encode(&pcm);
+    for (k, frame) in alaw.chunks(160).enumerate() {
+        let pkt = rtp_packet(8, k as u16, 160 * k as u32, 5, k == 0, frame);
+        peer.send_to(&pkt, session.local_addr()).await.unwrap();
+    }
+    let ev = next_other_event(&mut events).await;
+    match ev.kind {
+        MediaEventKind::Dtmf(d) => assert_eq!((d.digit, d.source), ('#', DtmfSource::Inband)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Then silence on the wire: the dead-call event, once.
+    let ev = next_other_event(&mut events).await;
+    assert_eq!(ev.kind, MediaEventKind::RtpTimeout);
+    assert!(timeout(Duration::from_millis(500), events.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn send_dtmf_goes_out_as_rfc4733() {
+    let (engine, _events) = MediaEngine::start(LOCALHOST, 42_700..=42_799).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    session.set_telephone_event(Some(96));
+    session.send_dtmf('9', 80);
+    let mut rx = crate::dtmf::Rfc4733Receiver::new();
+    for _ in 0..5 {
+        let (bytes, _) = recv_rtp(&peer).await;
+        let p = rtp::parse(&bytes).unwrap();
+        assert_eq!(p.payload_type, 96);
+        rx.handle_packet(Instant::now(), p.timestamp, p.payload);
+    }
+    let d = rx.poll_event().unwrap();
+    assert_eq!((d.digit, d.duration_ms), ('9', 80));
+}
+
+#[tokio::test]
+async fn bridge_relays_audio_both_ways_with_transcoding_and_digits() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 42_800..=42_899).unwrap();
+    let caller_leg = engine.open_session().unwrap();
+    let agent_leg = engine.open_session().unwrap();
+    let caller = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let agent = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    caller_leg.set_remote(caller.local_addr().unwrap(), Codec::Pcma, 8);
+    caller_leg.set_telephone_event(Some(101));
+    agent_leg.set_remote(agent.local_addr().unwrap(), Codec::Pcmu, 0);
+    agent_leg.set_telephone_event(Some(96));
+    assert!(matches!(
+        engine.bridge(caller_leg.id(), caller_leg.id()),
+        Err(MediaError::BridgeToSelf(_))
+    ));
+    assert!(matches!(
+        engine.bridge(caller_leg.id(), SessionId(9999)),
+        Err(MediaError::UnknownSession(9999))
+    ));
+    engine.bridge(caller_leg.id(), agent_leg.id()).unwrap();
+    // Let the receive tasks learn they are bridged.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| ((f64::from(i) * 0.5).sin() * 8000.0) as i16)
+        .collect();
+    // Caller -> agent: PCMA in, PCMU out, agent leg's own SSRC and numbering.
+    for k in 0..5u16 {
+        let pkt = rtp_packet(
+            8,
+            60_000 + k,
+            160 * u32::from(k),
+            0xCA11,
+            k == 0,
+            &Codec::Pcma.encode(&pcm),
+        );
+        caller.send_to(&pkt, caller_leg.local_addr()).await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        let (bytes, from) = recv_rtp(&agent).await;
+        assert_eq!(from, agent_leg.local_addr());
+        let p = rtp::parse(&bytes).unwrap();
+        assert_eq!(p.payload_type, 0);
+        assert_ne!(p.ssrc, 0xCA11);
+        assert!(rms(&Codec::Pcmu.decode(p.payload)) > 4000.0);
+        seqs.push(p.sequence);
+    }
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1));
+    }
+    // Agent -> caller: PCMU in, PCMA out.
+    for k in 0..5u16 {
+        let pkt = rtp_packet(
+            0,
+            k,
+            160 * u32::from(k),
+            0xA6E7,
+            k == 0,
+            &Codec::Pcmu.encode(&pcm),
+        );
+        agent.send_to(&pkt, agent_leg.local_addr()).await.unwrap();
+    }
+    for _ in 0..5 {
+        let (bytes, _) = recv_rtp(&caller).await;
+        let p = rtp::parse(&bytes).unwrap();
+        assert_eq!(p.payload_type, 8);
+        assert!(rms(&Codec::Pcma.decode(p.payload)) > 4000.0);
+    }
+    // A digit from the caller: forwarded to the agent under PT 96, and reported.
+    for p in crate::dtmf::rfc4733_packets('4', 60).unwrap() {
+        let pkt = rtp_packet(101, 61_000, 99_999, 0xCA11, p.marker, &p.payload);
+        caller.send_to(&pkt, caller_leg.local_addr()).await.unwrap();
+    }
+    let (bytes, _) = recv_rtp(&agent).await;
+    let p = rtp::parse(&bytes).unwrap();
+    assert_eq!((p.payload_type, p.payload[0]), (96, 4));
+    loop {
+        let ev = next_event(&mut events).await;
+        if let MediaEventKind::Dtmf(d) = ev.kind {
+            assert_eq!((ev.session, d.digit), (caller_leg.id(), '4'));
+            break;
+        }
+    }
+    // Unbridged: nothing relayed any more.
+    engine.unbridge(agent_leg.id());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while timeout(Duration::from_millis(30), agent.recv_from(&mut [0u8; 256]))
+        .await
+        .is_ok()
+    {}
+    let pkt = rtp_packet(8, 7, 7, 0xCA11, false, &Codec::Pcma.encode(&pcm));
+    caller.send_to(&pkt, caller_leg.local_addr()).await.unwrap();
+    assert!(
+        timeout(Duration::from_millis(150), agent.recv_from(&mut [0u8; 256]))
+            .await
+            .is_err()
+    );
 }

@@ -367,6 +367,208 @@ fn per_stream_state_is_small() {
     let per_stream = std::mem::size_of::<Stream>()
         + std::mem::size_of::<Playing>()
         + 4 * std::mem::size_of::<Arc<Prompt>>()
-        + 2 * std::mem::size_of::<Reverse<(Instant, StreamId, u64)>>();
+        + 2 * std::mem::size_of::<Reverse<(Instant, StreamId)>>();
     assert!(per_stream < 1024, "{per_stream} bytes");
+}
+
+fn collect(p: &mut Pacer, at: Instant, sent: &mut Vec<Sent>) {
+    let mut events = Vec::new();
+    drain(p, at, sent, &mut events);
+}
+
+#[test]
+fn send_dtmf_replaces_audio_with_rfc4733_events_then_resumes() {
+    let t = Instant::now();
+    let mut p = Pacer::new();
+    p.add_stream(t, S, config());
+    assert!(
+        !p.send_dtmf(t, S, '5', 100),
+        "no telephone-event negotiated"
+    );
+    p.set_telephone_event(S, Some(101));
+    assert!(!p.send_dtmf(t, S, 'x', 100));
+    p.play(t, S, vec![tone("m", 2000)], false);
+    let (mut sent, _) = run(&mut p, t + Duration::from_millis(100), 100);
+    assert!(p.send_dtmf(t + Duration::from_millis(100), S, '5', 100));
+    collect(&mut p, t + Duration::from_millis(100), &mut sent);
+    let (more, _) = run(&mut p, t + Duration::from_millis(600), 100);
+    sent.extend(more);
+    // One SSRC, sequence numbers without a hole across audio and events.
+    for w in sent.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+    }
+    let events: Vec<&Sent> = sent.iter().filter(|s| s.pt == 101).collect();
+    assert_eq!(events.len(), 2 + 3, "updates at 0 and 50 ms, three ends");
+    assert!(events[0].marker);
+    assert!(events.iter().all(|e| e.ts == events[0].ts));
+    let (first, last) = (events[0].at, events[4].at);
+    assert_eq!(last - first, Duration::from_millis(200));
+    // No audio while the digit is sent; audio after it opens a talkspurt.
+    assert!(!sent
+        .iter()
+        .any(|s| s.pt == 8 && s.at > first && s.at < last));
+    let resumed = sent.iter().find(|s| s.pt == 8 && s.at >= last).unwrap();
+    assert!(resumed.marker);
+    assert!((resumed.ts.wrapping_sub(events[0].ts) as i32) > 0);
+    // The receiver side sees exactly one '5' of 100 ms.
+    let mut rx = crate::dtmf::Rfc4733Receiver::new();
+    for e in &events {
+        rx.handle_packet(e.at, e.ts, &e.payload);
+    }
+    let got = rx.poll_event().unwrap();
+    assert_eq!((got.digit, got.duration_ms), ('5', 100));
+    assert_eq!(rx.poll_event(), None);
+}
+
+#[test]
+fn queued_digits_are_sent_one_after_the_other() {
+    let t = Instant::now();
+    let mut p = Pacer::new();
+    p.add_stream(t, S, config());
+    p.set_telephone_event(S, Some(101));
+    for d in "1#9".chars() {
+        assert!(p.send_dtmf(t, S, d, 60));
+    }
+    let mut sent = Vec::new();
+    collect(&mut p, t, &mut sent);
+    let (more, _) = run(&mut p, t + Duration::from_secs(2), 100);
+    sent.extend(more);
+    let mut rx = crate::dtmf::Rfc4733Receiver::new();
+    for e in &sent {
+        rx.handle_packet(e.at, e.ts, &e.payload);
+    }
+    let digits: String = std::iter::from_fn(|| rx.poll_event())
+        .map(|e| e.digit)
+        .collect();
+    assert_eq!(digits, "1#9");
+    assert_eq!(p.poll_timeout(), None, "nothing left to do");
+}
+
+const A: StreamId = StreamId(10);
+const B: StreamId = StreamId(11);
+
+fn relay_pkt(seq: u16, ts: u32, pt: u8, payload: Vec<u8>) -> RelayPacket {
+    RelayPacket {
+        marker: false,
+        payload_type: pt,
+        sequence: seq,
+        timestamp: ts,
+        ssrc: 0x1111,
+        payload,
+    }
+}
+
+#[test]
+fn relay_rewrites_transcodes_and_pauses_for_a_playback() {
+    let t = Instant::now();
+    let mut p = Pacer::new();
+    p.add_stream(t, A, config());
+    let b_config = StreamConfig {
+        ssrc: 0xB0B0,
+        initial_seq: 65_534,
+        initial_ts: u32::MAX - 100,
+        codec: Codec::Pcmu,
+        payload_type: 0,
+    };
+    p.add_stream(t, B, b_config);
+    p.set_telephone_event(A, Some(101));
+    p.set_telephone_event(B, Some(96));
+    assert!(!p.bridge(A, A));
+    assert!(p.bridge(A, B));
+    assert_eq!(p.partner(B), Some(A));
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| ((i as f64 * 0.3).sin() * 9000.0) as i16)
+        .collect();
+    let alaw = Codec::Pcma.encode(&pcm);
+    let mut sent = Vec::new();
+    // Source sequence wraps too.
+    for k in 0..4u16 {
+        let at = t + Duration::from_millis(20 * u64::from(k));
+        p.relay_packet(
+            at,
+            A,
+            relay_pkt(
+                65_534u16.wrapping_add(k),
+                1000 + 160 * u32::from(k),
+                8,
+                alaw.clone(),
+            ),
+        );
+        collect(&mut p, at, &mut sent);
+    }
+    assert_eq!(sent.len(), 4);
+    assert!(sent
+        .iter()
+        .all(|s| s.stream == B && s.ssrc == 0xB0B0 && s.pt == 0));
+    assert!(sent[0].marker && !sent[1].marker);
+    let seqs: Vec<u16> = sent.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, [65_534, 65_535, 0, 1]);
+    for w in sent.windows(2) {
+        assert_eq!(w[1].ts.wrapping_sub(w[0].ts), 160);
+    }
+    assert_eq!(
+        sent[0].payload,
+        Codec::Pcmu.encode(&Codec::Pcma.decode(&alaw))
+    );
+    // RFC 4733 from A goes out under B's telephone-event type, same mapping.
+    p.relay_packet(
+        t + Duration::from_millis(80),
+        A,
+        relay_pkt(2, 1640, 101, vec![5, 0x8A, 0, 160]),
+    );
+    collect(&mut p, t, &mut sent);
+    assert_eq!((sent[4].pt, sent[4].seq, sent[4].payload[0]), (96, 2, 5));
+    // A packet type A did not negotiate (comfort noise 13) is not relayed.
+    p.relay_packet(
+        t + Duration::from_millis(90),
+        A,
+        relay_pkt(3, 1800, 13, vec![40]),
+    );
+    collect(&mut p, t, &mut sent);
+    assert_eq!(sent.len(), 5);
+
+    // A beep on B: the relay to B pauses, then resumes continuous and with a marker.
+    let beep_at = t + Duration::from_millis(100);
+    p.play(beep_at, B, vec![tone("beep", 60)], false);
+    let mut k = 4u16;
+    let mut at = beep_at;
+    while at < beep_at + Duration::from_millis(200) {
+        p.handle_timeout(at);
+        p.relay_packet(
+            at,
+            A,
+            relay_pkt(k, 1000 + 160 * u32::from(k), 8, alaw.clone()),
+        );
+        collect(&mut p, at, &mut sent);
+        k += 1;
+        at += Duration::from_millis(20);
+    }
+    let after: Vec<&Sent> = sent[5..].iter().collect();
+    let beep: Vec<&&Sent> = after
+        .iter()
+        .filter(|s| s.at < beep_at + Duration::from_millis(60))
+        .collect();
+    assert_eq!(beep.len(), 3, "only the beep while it plays");
+    assert!(beep.iter().all(|s| s.payload != sent[0].payload));
+    let resumed = after
+        .iter()
+        .find(|s| s.at >= beep_at + Duration::from_millis(60))
+        .unwrap();
+    assert!(resumed.marker);
+    for w in sent.windows(2) {
+        assert_eq!(
+            w[1].seq,
+            w[0].seq.wrapping_add(1),
+            "{:?}",
+            (w[0].seq, w[1].seq)
+        );
+        assert!((w[1].ts.wrapping_sub(w[0].ts) as i32) >= 0);
+    }
+    // Unbridged: nothing relayed any more.
+    assert_eq!(p.unbridge(B), Some(A));
+    let n = sent.len();
+    p.relay_packet(at, A, relay_pkt(k, 0, 8, alaw.clone()));
+    collect(&mut p, at, &mut sent);
+    assert_eq!(sent.len(), n);
 }
