@@ -68,6 +68,8 @@ pub struct IncomingCall {
 /// The running SIP edge.
 pub struct SipEdge {
     endpoint: EndpointInnerRef,
+    layer: Arc<DialogLayer>,
+    identity: crate::outbound::Identity,
     cancel: CancellationToken,
     registration: Option<tokio::task::JoinHandle<()>>,
     /// Not a child of `cancel`: the unregister must go out before the
@@ -120,7 +122,8 @@ impl SipEdge {
 
         let layer = Arc::new(DialogLayer::new(inner.clone()));
         let (calls_tx, calls_rx) = mpsc::channel(1024);
-        tokio::spawn(dispatch(incoming, layer, calls_tx, cfg.clone()));
+        tokio::spawn(dispatch(incoming, layer.clone(), calls_tx, cfg.clone()));
+        let identity = identity(&cfg);
 
         let (status_tx, status_rx) = watch::channel(RegistrationStatus::NotConfigured);
         let registration_stop = CancellationToken::new();
@@ -136,6 +139,8 @@ impl SipEdge {
         Ok((
             SipEdge {
                 endpoint: inner,
+                layer,
+                identity,
                 cancel,
                 registration,
                 registration_stop,
@@ -161,9 +166,21 @@ impl SipEdge {
         self.cancel.cancel();
     }
 
-    /// The endpoint, for outbound requests (later: agent legs).
+    /// The endpoint, for requests of the daemon's own.
     pub fn endpoint(&self) -> &EndpointInnerRef {
         &self.endpoint
+    }
+
+    /// Calls `target` (an agent's phone, a citizen) with our SDP offer,
+    /// through the PBX when a trunk is configured; its 401/407 challenges
+    /// are answered with the trunk's credentials.
+    pub fn dial(&self, target: &str, offer: String) -> Result<crate::OutboundLeg, SipError> {
+        crate::outbound::dial(&self.layer, &self.identity, target, offer.into_bytes())
+    }
+
+    /// The address to advertise in our SDP offers.
+    pub fn media_ip(&self) -> IpAddr {
+        self.identity.contact.ip()
     }
 }
 
@@ -315,6 +332,58 @@ async fn new_call(
             mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
         };
         let _ = call.leg.reject(503);
+    }
+}
+
+/// Who we are on outbound calls: the trunk's user at the PBX's domain, with
+/// the PBX as outbound proxy; without a trunk, `acd` at our own address.
+fn identity(cfg: &EdgeConfig) -> crate::outbound::Identity {
+    let ip = cfg.public_address.unwrap_or_else(|| {
+        if cfg.listen.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            cfg.listen.ip()
+        }
+    });
+    let contact = SocketAddr::new(ip, cfg.listen.port());
+    match &cfg.trunk {
+        Some(t) => {
+            let hostport = t
+                .registrar
+                .trim_start_matches("sip:")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let proxy = hostport
+                .parse::<SocketAddr>()
+                .ok()
+                .or_else(|| hostport.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060)));
+            let domain = hostport
+                .rsplit_once(':')
+                .filter(|(_, port)| port.parse::<u16>().is_ok())
+                .map(|(h, _)| h.to_string())
+                .unwrap_or(hostport.clone());
+            crate::outbound::Identity {
+                user: t.username.clone(),
+                domain,
+                contact,
+                credential: Some(rsipstack::dialog::authenticate::Credential {
+                    username: t.username.clone(),
+                    password: t.password.clone(),
+                    realm: None,
+                    auth_username: None,
+                }),
+                outbound_proxy: proxy,
+            }
+        }
+        None => crate::outbound::Identity {
+            user: "acd".into(),
+            domain: crate::outbound::domain_of(ip),
+            contact,
+            credential: None,
+            outbound_proxy: None,
+        },
     }
 }
 

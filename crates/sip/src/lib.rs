@@ -15,11 +15,13 @@
 mod digest_names;
 mod edge;
 mod leg;
+mod outbound;
 pub mod registration;
 mod sanity;
 
 pub use edge::{EdgeConfig, IncomingCall, SipEdge, TrunkConfig};
 pub use leg::{CallLeg, LegEvent};
+pub use outbound::{Identity, OutboundEvent, OutboundLeg};
 pub use registration::RegistrationStatus;
 
 /// Errors of the SIP edge.
