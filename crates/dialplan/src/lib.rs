@@ -39,7 +39,11 @@
 //! ```
 //!
 //! Node kinds: `play` (`prompts`, `early` = false, `next`), `answer` (`next`), `pause`
-//! (`duration`, `next`), `hangup` (`status`). Nodes may also be inline tables
+//! (`duration`, `next`), `hangup` (`status`), `hours`, `menu`, `consent`, `queue`, `goto`,
+//! `set`, `transfer`, `voicemail`, `callback`, `list`, and `[calendars.NAME]` opening
+//! hours ([`calendar`]); prompt items may be `{ say = "…" }` (TTS) or the closed message
+//! generated from a calendar ([`french`]). The full schema, with an example of every node
+//! kind, is `docs/dialplan.md`. Nodes may also be inline tables
 //! (`nodes.fin = { type = "hangup" }`).
 //!
 //! Checks: TOML syntax; unknown keys; wrong types; unknown `type`; missing keys (reported at
