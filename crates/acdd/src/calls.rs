@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ld_dialplan::{Dialplan, Ivr, PromptItem};
-use ld_engine::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, SipIn};
+use ld_dialplan::{Ivr, PromptItem};
+use ld_engine::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn};
 use ld_media::{MediaEngine, MediaEventKind, PlayId, Prompt, PromptCache, SessionId};
 use ld_sip::{IncomingCall, LegEvent};
 use ld_store::{CallRecord, HangupBy, StoreWriter};
@@ -15,14 +15,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::reload::PlanHolder;
 
 /// How long to wait for the answer to our BYE.
 const BYE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What every call task shares.
 pub struct Ctx {
-    pub plan: Arc<Dialplan>,
-    pub prompts: PromptCache,
+    /// The dialplan for calls starting now (hot-reloaded).
+    pub plan: Arc<PlanHolder>,
+    pub prompts: Arc<PromptCache>,
     pub media: MediaEngine,
     pub store: StoreWriter,
     pub clock: Clock,
@@ -67,7 +69,13 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
             return;
         }
     };
-    let ivr = match Ivr::new(arrived, ctx.plan.clone(), &facts.called) {
+    let ivr = match Ivr::with_caller(
+        arrived,
+        ctx.clock.wall(arrived),
+        ctx.plan.get(),
+        &facts.called,
+        &facts.caller,
+    ) {
         Ok(ivr) => ivr,
         Err(e) => {
             warn!(call_id = %facts.call_id, called = %facts.called, error = %e, "no dialplan entry: 404");
@@ -87,6 +95,9 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
             return;
         }
     };
+    // RFC 4733 digits come with the PT the caller offered; without one the
+    // engine listens for in-band tones instead.
+    session.set_telephone_event(negotiated.telephone_event);
     if let Some(remote) = negotiated.remote_rtp {
         session.set_remote(remote, negotiated.codec, negotiated.payload_type);
     } else {
@@ -119,6 +130,35 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                 Action::Play { prompts } => {
                     let list = resolve(&ctx, &facts.call_id, &prompts);
                     current_play = Some(session.play(list, false));
+                }
+                Action::StopPlayback => {
+                    // No PlaybackFinished is expected for what was cut.
+                    current_play = None;
+                    session.stop();
+                }
+                Action::PlayHold => {
+                    let music: Vec<Arc<Prompt>> = ctx.prompts.get(HOLD_MUSIC).into_iter().collect();
+                    // Looped: it never finishes, so no play id to follow.
+                    current_play = None;
+                    session.play(music, true);
+                }
+                Action::Enqueue { queue } => {
+                    // No ACD yet: the queue gives the call back at once and
+                    // the plan goes on at the queue node's `next`.
+                    warn!(call_id = %facts.call_id, %queue, "no ACD queue to take the call: returned");
+                    call.handle_queue(Instant::now(), QueueIn::Returned);
+                }
+                Action::LeaveQueue => {}
+                Action::Transfer { target, .. } => {
+                    warn!(call_id = %facts.call_id, %target, "transfer is not available yet");
+                    call.handle_transfer(Instant::now(), false);
+                }
+                Action::Record { .. } => {
+                    warn!(call_id = %facts.call_id, "message recording is not available yet");
+                    call.handle_record_finished(Instant::now());
+                }
+                Action::OfferCallback => {
+                    info!(call_id = %facts.call_id, "callback requested");
                 }
                 Action::Answer => {
                     if let Err(e) = leg.answer(sdp.clone()) {
@@ -170,6 +210,10 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         current_play = None;
                         call.handle_media(now, MediaIn::PlaybackFinished);
                     }
+                    Some(MediaEventKind::Dtmf(ev)) => {
+                        info!(call_id = %facts.call_id, digit = %ev.digit, source = ?ev.source, "DTMF");
+                        call.handle_media(now, MediaIn::Dtmf(ev.digit));
+                    }
                     Some(_) => {}
                     // The media engine is gone: nothing can be heard any more.
                     None => call.handle_shutdown(now),
@@ -215,6 +259,9 @@ fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem]) -> Vec<Arc<Prompt>> {
             let name = match item {
                 PromptItem::File(name) => name.clone(),
                 PromptItem::EstimatedWait => estimated_wait_prompt(estimated_wait_minutes()),
+                PromptItem::Say(text) => ld_tts::prompt_name(text, ld_tts::DEFAULT_VOICE),
+                // Expanded into `Say` fragments by the IVR before any Play.
+                PromptItem::ClosedMessage { .. } => return None,
             };
             match ctx.prompts.get_or_load(&name) {
                 Ok(p) => Some(p),
@@ -232,6 +279,16 @@ fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem]) -> Vec<Arc<Prompt>> {
 /// the bound is the first one; the ACD computes it from the queue state.
 fn estimated_wait_minutes() -> u32 {
     1
+}
+
+/// The hold music, looped while a caller waits in a queue.
+pub const HOLD_MUSIC: &str = "musique/attente";
+
+/// Prompts the daemon itself plays, whatever the plan: loaded at start.
+pub fn system_prompts() -> Vec<String> {
+    let mut v: Vec<String> = (1..=31).map(estimated_wait_prompt).collect();
+    v.push(HOLD_MUSIC.to_string());
+    v
 }
 
 /// The prompt saying "less than N minutes" (rendered for 1..=30).
@@ -252,12 +309,19 @@ fn refused(arrived: Instant, outcome: Outcome, status: u16) -> CallSummary {
         outcome,
         hangup_by: HangupSide::System,
         final_status: Some(status),
+        queue: None,
+        queued_at: None,
+        agent: None,
+        connected_at: None,
+        path: Vec::new(),
+        variables: Default::default(),
     }
 }
 
 fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
     let outcome = match s.outcome {
         Outcome::Answered => ld_store::Outcome::Answered,
+        Outcome::Transferred => ld_store::Outcome::Answered,
         Outcome::Abandoned => ld_store::Outcome::Abandoned,
         Outcome::Rejected => ld_store::Outcome::Rejected,
         Outcome::Failed => ld_store::Outcome::Failed,
@@ -266,6 +330,7 @@ fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
     let hangup_by = match s.hangup_by {
         HangupSide::Caller => HangupBy::Caller,
         HangupSide::System => HangupBy::System,
+        HangupSide::Agent => HangupBy::Agent,
         HangupSide::Unknown => HangupBy::Unknown,
     };
     let rec = CallRecord {
@@ -281,6 +346,12 @@ fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
         final_status: s.final_status,
         wait_seconds: None,
         talk_seconds: None,
+        queue: s.queue,
+        queued_at: s.queued_at.map(|t| ctx.clock.wall(t)),
+        agent: s.agent,
+        connected_at: s.connected_at.map(|t| ctx.clock.wall(t)),
+        ivr_path: s.path,
+        variables: s.variables,
     }
     .with_derived_durations();
     info!(call_id = %rec.call_id, outcome = rec.outcome.as_str(), hangup_by = rec.hangup_by.as_str(), "call ended");

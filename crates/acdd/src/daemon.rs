@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::calls::{self, Ctx};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::reload::{self, PlanHolder};
 
 /// How long calls get to end after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,13 +30,7 @@ pub fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("invalid dialplan, not starting:\n{d}"))?;
     let prompts = PromptCache::new(cfg.prompts.dir.clone());
     // Decode, resample and encode every prompt once, before the first call.
-    let mut names = plan.prompt_names();
-    names.extend((1..=31).map(calls::estimated_wait_prompt));
-    for name in &names {
-        prompts
-            .get_or_load(name)
-            .with_context(|| format!("loading prompt {name}"))?;
-    }
+    reload::preload(&plan, &prompts, &calls::system_prompts()).map_err(anyhow::Error::msg)?;
     let store = StoreWriter::spawn(&cfg.store.path)
         .with_context(|| format!("opening the store {}", cfg.store.path.display()))?;
 
@@ -85,8 +80,19 @@ async fn serve(
         "acdd ready"
     );
 
+    let plan = Arc::new(PlanHolder::new(plan));
+    let prompts = Arc::new(prompts);
+    let watcher_stop = CancellationToken::new();
+    let watcher = tokio::spawn(reload::watch(
+        plan.clone(),
+        cfg.dialplan.path.clone(),
+        cfg.prompts.dir.clone(),
+        prompts.clone(),
+        calls::system_prompts(),
+        watcher_stop.clone(),
+    ));
     let ctx = Arc::new(Ctx {
-        plan: Arc::new(plan),
+        plan,
         prompts,
         media,
         store,
@@ -139,6 +145,8 @@ async fn serve(
 
     // New INVITEs from now on are refused by the edge (the receiver closes).
     drop(incoming);
+    watcher_stop.cancel();
+    let _ = watcher.await;
     calls_stop.cancel();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while let Some(done) = calls.join_next().await {

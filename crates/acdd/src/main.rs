@@ -8,6 +8,7 @@ mod calls;
 mod clock;
 mod config;
 mod daemon;
+mod reload;
 mod report;
 
 use std::path::PathBuf;

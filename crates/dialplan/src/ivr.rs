@@ -17,6 +17,9 @@ use crate::model::{Dialplan, NodeId, NodeKind, PromptItem, Question, TransferMet
 /// checks let through must still never spin the daemon.
 pub const MAX_STEPS: usize = 1_000;
 
+/// At most this many nodes are kept in a call's path.
+pub const MAX_PATH: usize = 64;
+
 /// What the queue did with a call handed to it by [`IvrAction::Enqueue`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueResult {
@@ -133,6 +136,8 @@ pub struct Ivr {
     plan: Arc<Dialplan>,
     state: State,
     current: Option<NodeId>,
+    /// The nodes the call went through, for its record (bounded).
+    path: Vec<NodeId>,
     answered: bool,
     actions: VecDeque<IvrAction>,
     failure: Option<DialplanError>,
@@ -174,6 +179,7 @@ impl Ivr {
             plan,
             state: State::Finished,
             current: None,
+            path: Vec::new(),
             answered: false,
             actions: VecDeque::new(),
             failure: None,
@@ -291,6 +297,14 @@ impl Ivr {
     /// The node being executed, for logs and the CTI.
     pub fn current_node(&self) -> Option<NodeId> {
         self.current
+    }
+
+    /// The names of the nodes the call went through, in order.
+    pub fn path(&self) -> Vec<String> {
+        self.path
+            .iter()
+            .filter_map(|id| self.plan.node(*id).map(|n| n.name.clone()))
+            .collect()
     }
 
     pub fn is_answered(&self) -> bool {
@@ -438,6 +452,13 @@ impl Ivr {
         let mut cur = from;
         for _ in 0..MAX_STEPS {
             self.current = cur;
+            if let Some(id) = cur {
+                // Consecutive repeats (a menu replayed) count once; the
+                // bound keeps a looping call's record small.
+                if self.path.last() != Some(&id) && self.path.len() < MAX_PATH {
+                    self.path.push(id);
+                }
+            }
             // No `next`: the plan ends here, and so does the call.
             let Some(node) = cur.and_then(|id| plan.node(id)) else {
                 self.finish(None);

@@ -3,7 +3,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use ld_dialplan::{Ivr, IvrAction, IvrEvent, PromptItem};
+use std::time::Duration;
+
+use ld_dialplan::{Ivr, IvrAction, IvrEvent, PromptItem, QueueResult, TransferMethod};
 
 /// What the SIP edge saw happen to the call's dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,22 @@ pub enum SipIn {
 pub enum MediaIn {
     /// The playlist asked for by the last [`Action::Play`] ended.
     PlaybackFinished,
+    /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
+    Dtmf(char),
+}
+
+/// What the queue (the ACD, through the edge) says about a queued call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueIn {
+    /// An agent answered and the media is bridged.
+    Connected { agent: String },
+    /// The queue gives the call back (overflow, closed, no such queue).
+    Returned,
+    /// Play this information now (position, estimated wait), then go back to
+    /// the hold music.
+    Announce { prompts: Vec<PromptItem> },
+    /// The agent hung up the bridged call.
+    AgentHungUp,
 }
 
 /// What the edge must do, in order.
@@ -35,6 +53,24 @@ pub enum Action {
     Progress,
     /// Play these prompts on the call's stream, replacing what plays.
     Play { prompts: Vec<PromptItem> },
+    /// Stop what plays, without a `PlaybackFinished` to expect (barge-in).
+    StopPlayback,
+    /// Loop the hold music until told otherwise.
+    PlayHold,
+    /// Hand the (answered) call to this ACD queue.
+    Enqueue { queue: String },
+    /// The caller left while queued: take the call out of the queue.
+    LeaveQueue,
+    /// Transfer the call; report the outcome with `handle_transfer`.
+    Transfer {
+        target: String,
+        method: TransferMethod,
+    },
+    /// Record the caller's message for at most `max`; report its end with
+    /// `handle_media(MediaIn::PlaybackFinished)`-like `handle_record_finished`.
+    Record { max: Duration },
+    /// The caller accepted a callback: the ACD keeps their place.
+    OfferCallback,
     /// Send 200 OK with our SDP answer (RFC 3261 §13.3.1.4).
     Answer,
     /// Send this final non-2xx to the INVITE (RFC 3261 §13.3.1.3).
@@ -50,6 +86,8 @@ pub enum Action {
 pub enum Outcome {
     /// We answered it (whoever hung up afterwards).
     Answered,
+    /// The call went to another number (transfer).
+    Transferred,
     /// The caller left before any answer.
     Abandoned,
     /// We ended it before answer with a final non-2xx (closed, no entry…).
@@ -65,6 +103,7 @@ pub enum Outcome {
 pub enum HangupSide {
     Caller,
     System,
+    Agent,
     Unknown,
 }
 
@@ -79,6 +118,16 @@ pub struct CallSummary {
     pub hangup_by: HangupSide,
     /// Our final response when the call was not answered.
     pub final_status: Option<u16>,
+    /// The queue the call went to, if any.
+    pub queue: Option<String>,
+    pub queued_at: Option<Instant>,
+    /// The agent who took the call, and when the bridge started.
+    pub agent: Option<String>,
+    pub connected_at: Option<Instant>,
+    /// The dialplan nodes the call went through.
+    pub path: Vec<String>,
+    /// What the plan recorded (consent…).
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +152,18 @@ pub struct Call {
     arrived_at: Instant,
     early_media_at: Option<Instant>,
     answered_at: Option<Instant>,
-    /// A non-early play asked for before answer: answer first, then play it.
-    play_after_answer: Option<Vec<PromptItem>>,
+    /// Media or queueing asked for before answer: answer first, then do it.
+    after_answer: Option<Action>,
+    /// Queued since (kept for the record).
+    queued_at: Option<Instant>,
+    /// Waiting in the queue right now.
+    waiting: bool,
+    queue: Option<String>,
+    /// An announcement plays over the hold music.
+    announcing: bool,
+    /// Bridged to this agent.
+    agent: Option<String>,
+    connected_at: Option<Instant>,
 }
 
 impl Call {
@@ -117,7 +176,13 @@ impl Call {
             arrived_at: now,
             early_media_at: None,
             answered_at: None,
-            play_after_answer: None,
+            after_answer: None,
+            queued_at: None,
+            waiting: false,
+            queue: None,
+            announcing: false,
+            agent: None,
+            connected_at: None,
         };
         call.drain_ivr(now);
         call
@@ -131,8 +196,8 @@ impl Call {
             SipIn::Ack => {
                 if self.state == State::Answering {
                     self.state = State::Answered;
-                    if let Some(prompts) = self.play_after_answer.take() {
-                        self.actions.push_back(Action::Play { prompts });
+                    if let Some(action) = self.after_answer.take() {
+                        self.start(now, action);
                     }
                     self.ivr.handle_event(now, IvrEvent::Answered);
                     self.drain_ivr(now);
@@ -146,11 +211,18 @@ impl Call {
                 }
             }
             SipIn::Bye => {
-                let outcome = if self.answered_at.is_some() {
+                // Answered by the IVR but left the queue before any agent:
+                // an abandon all the same (the queue journal has its position).
+                let outcome = if self.waiting {
+                    Outcome::Abandoned
+                } else if self.answered_at.is_some() {
                     Outcome::Answered
                 } else {
                     Outcome::Abandoned
                 };
+                if self.waiting {
+                    self.actions.push_back(Action::LeaveQueue);
+                }
                 self.finish(now, outcome, HangupSide::Caller, None);
             }
             SipIn::Failed => {
@@ -169,11 +241,94 @@ impl Call {
             return;
         }
         match input {
+            MediaIn::PlaybackFinished if self.announcing => {
+                // The information is over: back to the music.
+                self.announcing = false;
+                self.actions.push_back(Action::PlayHold);
+            }
             MediaIn::PlaybackFinished => {
-                self.ivr.handle_event(now, IvrEvent::PlaybackFinished);
-                self.drain_ivr(now);
+                if !self.waiting && self.agent.is_none() {
+                    self.ivr.handle_event(now, IvrEvent::PlaybackFinished);
+                    self.drain_ivr(now);
+                }
+            }
+            MediaIn::Dtmf(digit) => {
+                if !self.waiting && self.agent.is_none() {
+                    self.ivr.handle_event(now, IvrEvent::Dtmf(digit));
+                    self.drain_ivr(now);
+                }
             }
         }
+    }
+
+    /// What the queue decided.
+    pub fn handle_queue(&mut self, now: Instant, input: QueueIn) {
+        if self.state == State::Ended || (!self.waiting && self.agent.is_none()) {
+            return;
+        }
+        match input {
+            QueueIn::Connected { agent } if self.agent.is_none() => {
+                self.waiting = false;
+                self.agent = Some(agent);
+                self.connected_at = Some(now);
+                self.announcing = false;
+                // The relay replaces the hold music; the IVR's part is over.
+                self.actions.push_back(Action::StopPlayback);
+                self.ivr
+                    .handle_event(now, IvrEvent::QueueResult(QueueResult::Connected));
+            }
+            QueueIn::Connected { .. } => {}
+            QueueIn::Returned if self.agent.is_none() => {
+                self.queued_at_returned();
+                self.ivr
+                    .handle_event(now, IvrEvent::QueueResult(QueueResult::Returned));
+                self.drain_ivr(now);
+            }
+            QueueIn::Returned => {}
+            QueueIn::Announce { prompts } if self.agent.is_none() => {
+                self.announcing = true;
+                self.actions.push_back(Action::Play { prompts });
+            }
+            QueueIn::Announce { .. } => {}
+            QueueIn::AgentHungUp if self.agent.is_some() => {
+                self.actions.push_back(Action::Bye);
+                self.finish(now, Outcome::Answered, HangupSide::Agent, None);
+            }
+            QueueIn::AgentHungUp => {}
+        }
+    }
+
+    /// The outcome of an [`Action::Transfer`]: on success the call left us.
+    pub fn handle_transfer(&mut self, now: Instant, ok: bool) {
+        if self.state == State::Ended {
+            return;
+        }
+        if ok {
+            let side = HangupSide::System;
+            if matches!(self.state, State::Answering | State::Answered) {
+                self.actions.push_back(Action::Bye);
+            }
+            self.finish(now, Outcome::Transferred, side, None);
+        } else {
+            self.ivr.handle_event(now, IvrEvent::TransferFailed);
+            self.drain_ivr(now);
+        }
+    }
+
+    /// The recording asked by [`Action::Record`] ended.
+    pub fn handle_record_finished(&mut self, now: Instant) {
+        if self.state == State::Ended {
+            return;
+        }
+        self.ivr.handle_event(now, IvrEvent::RecordFinished);
+        self.drain_ivr(now);
+    }
+
+    fn queued_at_returned(&mut self) {
+        // The call is no longer waiting; `queue` stays for the record.
+        self.waiting = false;
+        self.announcing = false;
+        self.actions.push_back(Action::StopPlayback);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -215,6 +370,11 @@ impl Call {
         self.answered_at.is_some()
     }
 
+    /// Waiting in a queue (not yet with an agent).
+    pub fn is_queued(&self) -> bool {
+        self.waiting && self.state != State::Ended
+    }
+
     fn drain_ivr(&mut self, now: Instant) {
         while self.state != State::Ended {
             let Some(action) = self.ivr.poll_action() else {
@@ -223,6 +383,13 @@ impl Call {
             match action {
                 IvrAction::Play { prompts, early } => self.play(now, prompts, early),
                 IvrAction::Answer => self.answer(now),
+                IvrAction::StopPlayback => self.actions.push_back(Action::StopPlayback),
+                IvrAction::Enqueue { queue } => self.needs_answer(now, Action::Enqueue { queue }),
+                IvrAction::Transfer { target, method } => {
+                    self.actions.push_back(Action::Transfer { target, method })
+                }
+                IvrAction::Record { max } => self.needs_answer(now, Action::Record { max }),
+                IvrAction::OfferCallback => self.actions.push_back(Action::OfferCallback),
                 IvrAction::Hangup { status } => {
                     let outcome = if self.answered_at.is_some() {
                         Outcome::Answered
@@ -234,8 +401,10 @@ impl Call {
             }
         }
         // An interpreter that stops asking for anything while the call is up
-        // would leave the caller in silence forever: end the call instead.
-        if self.state != State::Ended && self.ivr.is_finished() {
+        // would leave the caller in silence forever: end the call instead —
+        // unless the call went on to an agent or a callback.
+        let handed_over = self.agent.is_some() || self.waiting || self.after_answer.is_some();
+        if self.state != State::Ended && self.ivr.is_finished() && !handed_over {
             let outcome = if self.answered_at.is_some() {
                 Outcome::Answered
             } else {
@@ -254,16 +423,37 @@ impl Call {
                 self.actions.push_back(Action::Play { prompts });
             }
             State::Early if early => self.actions.push_back(Action::Play { prompts }),
+            _ => self.needs_answer(now, Action::Play { prompts }),
+        }
+    }
+
+    /// Does `action` now if the call is answered, else answers first and
+    /// does it once the ACK confirms the dialog. Queueing happens answered:
+    /// a PBX cancels an INVITE left unanswered too long (Timer C, RFC 3261
+    /// §16.6 point 11), and the hold can last longer than that.
+    fn needs_answer(&mut self, now: Instant, action: Action) {
+        match self.state {
             State::Trying | State::Early => {
-                // Media that needs an answered call: answer, then play once
-                // the dialog is confirmed.
-                self.play_after_answer = Some(prompts);
+                self.after_answer = Some(action);
                 self.answer(now);
             }
-            State::Answering => self.play_after_answer = Some(prompts),
-            State::Answered => self.actions.push_back(Action::Play { prompts }),
+            State::Answering => self.after_answer = Some(action),
+            State::Answered => self.start(now, action),
             State::Ended => {}
         }
+    }
+
+    /// Carries out an action that needs a confirmed dialog.
+    fn start(&mut self, now: Instant, action: Action) {
+        if let Action::Enqueue { queue } = &action {
+            self.queue = Some(queue.clone());
+            self.queued_at = Some(now);
+            self.waiting = true;
+            self.actions.push_back(action);
+            self.actions.push_back(Action::PlayHold);
+            return;
+        }
+        self.actions.push_back(action);
     }
 
     fn answer(&mut self, now: Instant) {
@@ -282,6 +472,9 @@ impl Call {
                 self.finish(now, outcome, HangupSide::System, Some(status));
             }
             State::Answering | State::Answered => {
+                if self.waiting {
+                    self.actions.push_back(Action::LeaveQueue);
+                }
                 self.actions.push_back(Action::Bye);
                 self.finish(now, outcome, HangupSide::System, None);
             }
@@ -310,6 +503,12 @@ impl Call {
             outcome,
             hangup_by,
             final_status,
+            queue: self.queue.clone(),
+            queued_at: self.queued_at,
+            agent: self.agent.clone(),
+            connected_at: self.connected_at,
+            path: self.ivr.path(),
+            variables: self.ivr.variables().clone(),
         }));
     }
 }

@@ -30,7 +30,10 @@ type = "hangup"
 
 fn call(plan: &str, now: Instant) -> Call {
     let plan = Arc::new(parse("test.toml", plan).expect("valid plan"));
-    Call::new(now, Ivr::new(now, plan, "3939").expect("entry"))
+    Call::new(
+        now,
+        Ivr::new(now, jiff::Timestamp::UNIX_EPOCH, plan, "3939").expect("entry"),
+    )
 }
 
 fn drain(call: &mut Call) -> Vec<Action> {
@@ -238,4 +241,138 @@ status = 486
     assert!(drain(&mut c).is_empty(), "no early wake-up");
     c.handle_timeout(deadline);
     assert_eq!(drain(&mut c)[0], Action::Reject { status: 486 });
+}
+
+const QUEUED: &str = r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue", { announce = "estimated_wait" }]
+next = "file"
+[nodes.file]
+type = "queue"
+queue = "accueil"
+next = "desole"
+[nodes.desole]
+type = "play"
+prompts = ["fr/information"]
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#;
+
+/// Early media, then the queue: answered first, then enqueued with music.
+fn queued_call(t0: Instant) -> Call {
+    let mut c = call(QUEUED, t0);
+    drain(&mut c);
+    c.handle_media(t0, MediaIn::PlaybackFinished);
+    assert_eq!(drain(&mut c), vec![Action::Answer], "queueing happens answered");
+    c.handle_sip(t0, SipIn::Ack);
+    assert_eq!(
+        drain(&mut c),
+        vec![
+            Action::Enqueue {
+                queue: "accueil".into()
+            },
+            Action::PlayHold
+        ]
+    );
+    assert!(c.is_queued());
+    c
+}
+
+#[test]
+fn queued_call_hears_announcements_over_the_music_then_reaches_an_agent() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    let info = vec![PromptItem::EstimatedWait];
+    c.handle_queue(t0, QueueIn::Announce { prompts: info.clone() });
+    assert_eq!(drain(&mut c), vec![Action::Play { prompts: info }]);
+    c.handle_media(t0, MediaIn::PlaybackFinished);
+    assert_eq!(drain(&mut c), vec![Action::PlayHold], "back to the music");
+    // Keys pressed while waiting do not drive the (finished) menu.
+    c.handle_media(t0, MediaIn::Dtmf('1'));
+    assert!(drain(&mut c).is_empty());
+
+    let t1 = t0 + Duration::from_secs(40);
+    c.handle_queue(t1, QueueIn::Connected { agent: "agent3".into() });
+    assert_eq!(drain(&mut c), vec![Action::StopPlayback]);
+    assert!(!c.is_queued());
+    let t2 = t1 + Duration::from_secs(120);
+    c.handle_queue(t2, QueueIn::AgentHungUp);
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::Bye, "the caller's leg ends with the agent's");
+    let Action::Finished(s) = &actions[1] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.agent.as_deref(), Some("agent3"));
+    assert_eq!(s.queue.as_deref(), Some("accueil"));
+    assert_eq!(s.connected_at, Some(t1));
+    assert_eq!(s.path, vec!["accueil".to_string(), "file".to_string()]);
+    assert_eq!(s.hangup_by, HangupSide::Agent);
+    assert_eq!(s.outcome, Outcome::Answered);
+}
+
+#[test]
+fn a_caller_leaving_the_queue_is_an_abandon_and_leaves_the_queue() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_sip(t0 + Duration::from_secs(30), SipIn::Bye);
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::LeaveQueue);
+    let Action::Finished(s) = &actions[1] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::Abandoned);
+    assert_eq!(s.hangup_by, HangupSide::Caller);
+    assert_eq!(s.agent, None);
+}
+
+#[test]
+fn a_returned_call_goes_on_with_the_plan() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_queue(t0, QueueIn::Returned);
+    assert_eq!(
+        drain(&mut c),
+        vec![
+            Action::StopPlayback,
+            Action::Play {
+                prompts: vec![PromptItem::File("fr/information".into())]
+            }
+        ]
+    );
+    c.handle_media(t0, MediaIn::PlaybackFinished);
+    assert_eq!(drain(&mut c)[0], Action::Bye);
+}
+
+#[test]
+fn menu_digits_route_the_call() {
+    let plan = r#"
+[entries]
+default = "menu"
+[nodes.menu]
+type = "menu"
+prompts = ["fr/bienvenue"]
+options = { "1" = "un", "2" = "deux" }
+[nodes.un]
+type = "hangup"
+status = 486
+[nodes.deux]
+type = "hangup"
+status = 603
+"#;
+    let t0 = Instant::now();
+    let mut c = call(plan, t0);
+    // A menu needs an answered call.
+    assert_eq!(drain(&mut c), vec![Action::Answer]);
+    c.handle_sip(t0, SipIn::Ack);
+    assert!(matches!(drain(&mut c).as_slice(), [Action::Play { .. }]));
+    // Barge-in: the key stops the prompt and routes at once.
+    c.handle_media(t0, MediaIn::Dtmf('2'));
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::StopPlayback, "{actions:?}");
+    assert!(actions.contains(&Action::Bye), "{actions:?}");
 }

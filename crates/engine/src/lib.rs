@@ -11,4 +11,4 @@
 
 mod call;
 
-pub use call::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, SipIn};
+pub use call::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn};

@@ -28,6 +28,15 @@ pub const MIGRATIONS: &[&str] = &[
         talk_seconds      REAL
     ) STRICT;
     CREATE INDEX calls_by_arrival ON calls (arrived_at_ms);",
+    // 2: the queue and the agent of a call, its path in the dialplan and what the plan
+    // recorded (JSON), for the ACD.
+    "ALTER TABLE calls ADD COLUMN queue TEXT;
+    ALTER TABLE calls ADD COLUMN queued_at_ms INTEGER;
+    ALTER TABLE calls ADD COLUMN agent TEXT;
+    ALTER TABLE calls ADD COLUMN connected_at_ms INTEGER;
+    ALTER TABLE calls ADD COLUMN ivr_path TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE calls ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX calls_by_agent ON calls (agent, arrived_at_ms);",
 ];
 
 /// How long a statement waits on a lock held by another connection (the CTI sidecar reads
@@ -42,7 +51,8 @@ pub struct Store {
 }
 
 const CALL_COLUMNS: &str = "call_id, caller, called, arrived_at_ms, early_media_at_ms, \
-     answered_at_ms, ended_at_ms, outcome, hangup_by, final_status, wait_seconds, talk_seconds";
+     answered_at_ms, ended_at_ms, outcome, hangup_by, final_status, wait_seconds, talk_seconds, \
+     queue, queued_at_ms, agent, connected_at_ms, ivr_path, variables";
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -96,7 +106,7 @@ impl Store {
         let ms = |t: Option<Timestamp>| t.map(Timestamp::as_millisecond);
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO calls ({CALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                "INSERT INTO calls ({CALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                  ON CONFLICT (call_id) DO UPDATE SET
                    caller = excluded.caller, called = excluded.called,
                    arrived_at_ms = excluded.arrived_at_ms,
@@ -104,7 +114,10 @@ impl Store {
                    answered_at_ms = excluded.answered_at_ms, ended_at_ms = excluded.ended_at_ms,
                    outcome = excluded.outcome, hangup_by = excluded.hangup_by,
                    final_status = excluded.final_status,
-                   wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds"
+                   wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds,
+                   queue = excluded.queue, queued_at_ms = excluded.queued_at_ms,
+                   agent = excluded.agent, connected_at_ms = excluded.connected_at_ms,
+                   ivr_path = excluded.ivr_path, variables = excluded.variables"
             ))?
             .execute(params![
                 rec.call_id,
@@ -119,6 +132,12 @@ impl Store {
                 rec.final_status,
                 rec.wait_seconds,
                 rec.talk_seconds,
+                rec.queue,
+                ms(rec.queued_at),
+                rec.agent,
+                ms(rec.connected_at),
+                serde_json::to_string(&rec.ivr_path).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&rec.variables).unwrap_or_else(|_| "{}".into()),
             ])?;
         Ok(())
     }
@@ -174,6 +193,12 @@ struct RawCall {
     final_status: Option<i64>,
     wait_seconds: Option<f64>,
     talk_seconds: Option<f64>,
+    queue: Option<String>,
+    queued_at: Option<i64>,
+    agent: Option<String>,
+    connected_at: Option<i64>,
+    ivr_path: String,
+    variables: String,
 }
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawCall> {
@@ -187,6 +212,12 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawCall> {
         final_status: r.get(9)?,
         wait_seconds: r.get(10)?,
         talk_seconds: r.get(11)?,
+        queue: r.get(12)?,
+        queued_at: r.get(13)?,
+        agent: r.get(14)?,
+        connected_at: r.get(15)?,
+        ivr_path: r.get(16)?,
+        variables: r.get(17)?,
     })
 }
 
@@ -213,7 +244,17 @@ impl RawCall {
             .final_status
             .map(|s| u16::try_from(s).map_err(|_| corrupt(format!("final_status {s}"))))
             .transpose()?;
+        let ivr_path = serde_json::from_str(&self.ivr_path)
+            .map_err(|e| corrupt(format!("ivr_path: {e}")))?;
+        let variables = serde_json::from_str(&self.variables)
+            .map_err(|e| corrupt(format!("variables: {e}")))?;
         Ok(CallRecord {
+            queued_at: ts(self.queued_at)?,
+            connected_at: ts(self.connected_at)?,
+            queue: self.queue,
+            agent: self.agent,
+            ivr_path,
+            variables,
             arrived_at: required(ts(arrived)?, "arrived_at")?,
             early_media_at: ts(early)?,
             answered_at: ts(answered)?,

@@ -77,6 +77,22 @@ pub struct CallRecord {
     pub wait_seconds: Option<f64>,
     /// Answer to end.
     pub talk_seconds: Option<f64>,
+    /// The ACD queue the call went to, and when.
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub queued_at: Option<Timestamp>,
+    /// The agent who answered, and when the caller was put through.
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub connected_at: Option<Timestamp>,
+    /// The dialplan nodes the call went through, in order.
+    #[serde(default)]
+    pub ivr_path: Vec<String>,
+    /// What the dialplan recorded on the call (e.g. `consent`).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 impl CallRecord {
@@ -117,6 +133,12 @@ mod tests {
             final_status: None,
             wait_seconds: None,
             talk_seconds: None,
+            queue: None,
+            queued_at: None,
+            agent: None,
+            connected_at: None,
+            ivr_path: Vec::new(),
+            variables: Default::default(),
         }
         .with_derived_durations();
         assert_eq!(rec.wait_seconds, Some(30.5));

@@ -21,6 +21,12 @@ fn record(call_id: &str, arrived_ms: i64) -> CallRecord {
         final_status: None,
         wait_seconds: None,
         talk_seconds: None,
+        queue: Some("accueil".into()),
+        queued_at: Some(ts(arrived_ms + 9_000)),
+        agent: Some("agent3".into()),
+        connected_at: Some(ts(arrived_ms + 45_300)),
+        ivr_path: vec!["accueil".into(), "menu".into(), "file".into()],
+        variables: [("consent".to_string(), "yes".to_string())].into_iter().collect(),
     }
     .with_derived_durations()
 }
