@@ -91,6 +91,14 @@ impl Acdd {
         .is_some()
     }
 
+    /// Waits until `needle` appears `count` times in the log.
+    pub fn wait_log_count(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        crate::wait_for(limit, Duration::from_millis(20), || {
+            (self.log().matches(needle).count() >= count).then_some(())
+        })
+        .is_some()
+    }
+
     /// Graceful stop with SIGTERM; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
         self.proc.signal("TERM");

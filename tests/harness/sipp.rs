@@ -23,6 +23,21 @@ pub fn call(
     sip_port: u16,
     keys: &[(&str, String)],
 ) -> Sipp {
+    calls(state, name, scenario, service, sip_port, keys, 1, 1)
+}
+
+/// `count` such calls, started at `rate` per second, all at once in the end.
+#[allow(clippy::too_many_arguments)]
+pub fn calls(
+    state: &Path,
+    name: &str,
+    scenario: &str,
+    service: &str,
+    sip_port: u16,
+    keys: &[(&str, String)],
+    count: usize,
+    rate: usize,
+) -> Sipp {
     crate::require(&["sipp"]);
     let messages = state.join(format!("{name}-messages.log"));
     let errors = state.join(format!("{name}-errors.log"));
@@ -34,7 +49,13 @@ pub fn call(
         .args(["-i", "127.0.0.1", "-p"])
         .arg(sip_port.to_string())
         .args(["-bind_local", "-ci", "127.0.0.1", "-mi", "127.0.0.1"])
-        .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
+        .arg("-m")
+        .arg(count.to_string())
+        .arg("-l")
+        .arg(count.to_string())
+        .arg("-r")
+        .arg(rate.to_string())
+        .args(["-nostdin", "-trace_msg", "-message_file"])
         .arg(&messages)
         .args(["-trace_err", "-error_file"])
         .arg(&errors)

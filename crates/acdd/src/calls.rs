@@ -129,6 +129,8 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                 }
                 Action::Play { prompts } => {
                     let list = resolve(&ctx, &facts.call_id, &prompts);
+                    let names: Vec<&str> = list.iter().map(|p| p.name()).collect();
+                    info!(call_id = %facts.call_id, prompts = ?names, "playing");
                     current_play = Some(session.play(list, false));
                 }
                 Action::StopPlayback => {

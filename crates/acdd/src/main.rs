@@ -57,6 +57,40 @@ enum Command {
         #[command(subcommand)]
         what: ReportWhat,
     },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Prompt management.
+    Prompts {
+        #[command(subcommand)]
+        what: PromptsWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// N concurrent outbound hold-music streams to receivers on loopback:
+    /// CPU per 1,000 streams, memory per stream, inter-packet gaps.
+    Media {
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsWhat {
+    /// Render every `say` text of the dialplans with espeak-ng (French voice)
+    /// into prompts/fr/tts/, cached by a hash of text and voice.
+    Render {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Dialplans to render instead of the configured one.
+        dialplans: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +152,24 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { config, dialplans } => check(config, dialplans),
+        Command::Bench {
+            what: BenchWhat::Media { streams, seconds },
+        } => {
+            let cfg = ld_media::bench::BenchConfig { streams, seconds };
+            match ld_media::bench::run(&cfg) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("acdd bench media: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Prompts {
+            what: PromptsWhat::Render { config, dialplans },
+        } => render_prompts(config, dialplans),
         Command::Report {
             what:
                 ReportWhat::Calls {
@@ -132,6 +184,63 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn render_prompts(config: Option<PathBuf>, dialplans: Vec<PathBuf>) -> ExitCode {
+    let cfg = match Config::from_arg(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let plans = if dialplans.is_empty() {
+        vec![cfg.dialplan.path.clone()]
+    } else {
+        dialplans
+    };
+    let mut texts = Vec::new();
+    for path in &plans {
+        match ld_dialplan::load(path, &cfg.prompts.dir) {
+            Ok(plan) => texts.extend(plan.say_texts()),
+            // Prompts not rendered yet are exactly what this command is for:
+            // read the texts from a plan that only lacks them.
+            Err(diags) => match std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| ld_dialplan::parse(&path.display().to_string(), &t).ok())
+            {
+                Some(plan) => texts.extend(plan.say_texts()),
+                None => {
+                    eprintln!("{diags}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        }
+    }
+    texts.sort();
+    texts.dedup();
+    let dir = cfg.prompts.dir.join(ld_tts::PROMPT_SUBDIR);
+    let result = ld_tts::render_all(&texts, ld_tts::DEFAULT_VOICE, &dir, |done, total| {
+        // A one-line progress bar on stderr.
+        let width = 30;
+        let filled = (done * width).checked_div(total).unwrap_or(width);
+        eprint!(
+            "\r[{}{}] {done}/{total}",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+    });
+    eprintln!();
+    match result {
+        Ok(paths) => {
+            println!("{} prompts in {}", paths.len(), dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("acdd prompts render: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

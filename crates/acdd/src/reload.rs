@@ -59,7 +59,12 @@ pub fn preload(plan: &Dialplan, prompts: &PromptCache, extra: &[String]) -> Resu
         .say_texts()
         .into_iter()
         .map(|t| ld_tts::prompt_name(&t, ld_tts::DEFAULT_VOICE));
-    for name in plan.prompt_names().into_iter().chain(said).chain(extra.iter().cloned()) {
+    for name in plan
+        .prompt_names()
+        .into_iter()
+        .chain(said)
+        .chain(extra.iter().cloned())
+    {
         let name = &name;
         prompts
             .get_or_load(name)

@@ -1,0 +1,301 @@
+//! The IVR against real peers: opening hours from the calendar, menus driven
+//! by RFC 4733 digits, and hot reload during calls.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ligne_directe_e2e::acdd::{self, Acdd};
+use ligne_directe_e2e::audio::RtpListener;
+use ligne_directe_e2e::kamailio::Kamailio;
+use ligne_directe_e2e::{peers_dir, root, serial, sipp, state_dir, wait_for};
+
+const SPEECH_RMS: f64 = 300.0;
+
+fn start(test: &str, plan: &Path, now: &str) -> (PathBuf, Kamailio, Acdd) {
+    let state = state_dir(test);
+    let pbx = Kamailio::start(&state, &[]);
+    let cfg = acdd::config(&state, true, Some(plan));
+    let acdd = Acdd::start(&state, &cfg, &["--now", now]);
+    pbx.wait_registered("acd", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    (state, pbx, acdd)
+}
+
+fn the_record(acdd: &Acdd) -> serde_json::Value {
+    wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        acdd.report_calls().into_iter().next()
+    })
+    .unwrap_or_else(|| panic!("no call record:\n{}", acdd.log()))
+}
+
+fn path_of(record: &serde_json::Value) -> Vec<String> {
+    record["ivr_path"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One RTP stream with `digits`, `gap_ms` apart (as a phone sends them).
+fn dtmf_pcap(state: &Path, digits: &str, gap_ms: u32) -> String {
+    let out = state.join(format!("dtmf-{digits}.pcap"));
+    let status = Command::new("python3")
+        .arg(peers_dir().join("make-pcap.py"))
+        .args(["--digits", digits, "--gap-ms", &gap_ms.to_string(), "-o"])
+        .arg(&out)
+        .status()
+        .expect("make-pcap.py");
+    assert!(status.success());
+    out.display().to_string()
+}
+
+#[test]
+fn outside_opening_hours_the_caller_hears_the_closed_message_and_gets_480_never_200() {
+    let _ports = serial();
+    let plan = root().join("dialplans/ligne-directe.toml");
+    // Saturday morning: the service opens Monday at 18:00.
+    let (state, _pbx, acdd) = start("closed", &plan, "2026-12-05T10:00:00+01:00");
+    let rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_closed.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(90)),
+        "expected 183 then 480:\n{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    assert!(
+        !caller
+            .trace()
+            .iter()
+            .any(|m| m.received && m.status() == Some(200)),
+        "a closed service never answers"
+    );
+    let heard = rtp
+        .packets()
+        .iter()
+        .filter(|p| p.rms() > SPEECH_RMS)
+        .count();
+    // Welcome (~5 s) and the generated message (several seconds).
+    assert!(heard >= 300, "only {heard} audible packets of early media");
+    let record = the_record(&acdd);
+    assert_eq!(record["outcome"], "rejected");
+    assert_eq!(record["final_status"], 480);
+    assert_eq!(record["answered_at"], serde_json::Value::Null);
+    assert!(path_of(&record).contains(&"ferme".to_string()), "{record}");
+    // The message names the next opening: "lundi 7 décembre à 18 heures".
+    assert!(acdd.log().contains("playing"), "{}", acdd.log());
+}
+
+#[test]
+fn inside_opening_hours_menu_digits_route_as_configured() {
+    let _ports = serial();
+    let plan = root().join("dialplans/ligne-directe.toml");
+    // Monday 19:00, Paris: open.
+    let (state, _pbx, acdd) = start("menu", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    // 1 (a procedure), then 1 (yes) to the consent question 2.5 s later.
+    let keys = dtmf_pcap(&state, "11", 2500);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_dtmf.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string()), ("dtmf", keys)],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(120)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let log = acdd.log();
+    assert!(log.contains("DTMF") && log.contains("digit=1"), "{log}");
+    let record = the_record(&acdd);
+    let path = path_of(&record);
+    // 1 = a procedure -> the consent question -> 1 = yes -> the queue.
+    let expected = [
+        "accueil",
+        "horaires",
+        "attente",
+        "menu",
+        "consentement",
+        "file",
+    ];
+    let mut at = 0;
+    for step in expected {
+        let found = path[at..].iter().position(|p| p == step);
+        assert!(
+            found.is_some(),
+            "{step} missing or out of order in {path:?}"
+        );
+        at += found.unwrap_or(0) + 1;
+    }
+    assert_eq!(record["variables"]["consent"], "yes", "{record}");
+    assert!(record["answered_at"].is_string());
+}
+
+#[test]
+fn a_menu_without_an_answer_is_replayed_then_falls_back() {
+    let _ports = serial();
+    let state_plan = state_dir("menu-timeout-plan");
+    let plan = state_plan.join("menu.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "menu"
+[nodes.menu]
+type = "menu"
+prompts = ["fr/attente-07"]
+options = { "1" = "fin" }
+timeout = "1s"
+retries = 2
+fallback = "repli"
+[nodes.repli]
+type = "play"
+prompts = ["fr/information"]
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#,
+    )
+    .expect("write the plan");
+    let (state, _pbx, acdd) = start("menu-timeout", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_early.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(90)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let record = the_record(&acdd);
+    let menu_plays = acdd.log().matches("fr/attente-07").count();
+    assert_eq!(
+        menu_plays,
+        3,
+        "the menu once and 2 retries:\n{}",
+        acdd.log()
+    );
+    let path = path_of(&record);
+    assert_eq!(path, vec!["accueil", "menu", "repli", "fin"], "{record}");
+}
+
+#[test]
+fn a_reload_during_20_calls_drops_none_and_new_calls_follow_the_new_plan() {
+    let _ports = serial();
+    let state_plan = state_dir("reload-plan");
+    let plan = state_plan.join("plan.toml");
+    let original = std::fs::read_to_string(root().join("dialplans/default.toml")).expect("read");
+    std::fs::write(&plan, &original).expect("write the plan");
+    let (state, _pbx, acdd) = start("reload", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    let mut first = sipp::calls(
+        &state,
+        "first20",
+        "caller_early.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+        20,
+        10,
+    );
+    assert!(
+        acdd.wait_log_count("incoming call", 20, Duration::from_secs(30)),
+        "20 calls never arrived:\n{}",
+        acdd.log()
+    );
+    // The new plan: the message node is replaced.
+    let changed = original
+        .replace("next = \"message\"", "next = \"message2\"")
+        .replace("[nodes.message]", "[nodes.message2]");
+    assert_ne!(changed, original);
+    std::fs::write(&plan, &changed).expect("rewrite the plan");
+    assert!(
+        acdd.wait_log("dialplan reloaded", Duration::from_secs(10)),
+        "{}",
+        acdd.log()
+    );
+    // A broken edit is refused and the running plan stays.
+    std::fs::write(
+        &plan,
+        changed.replace("type = \"hangup\"", "type = \"raccroche\""),
+    )
+    .expect("break");
+    assert!(
+        acdd.wait_log("keeping the running one", Duration::from_secs(10)),
+        "{}",
+        acdd.log()
+    );
+    assert!(
+        acdd.log().contains(&format!("{}:", plan.display())),
+        "file:line:column in the log"
+    );
+
+    let mut late = sipp::call(
+        &state,
+        "late",
+        "caller_early.xml",
+        "3939",
+        5091,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        first.wait_success(Duration::from_secs(120)),
+        "some of the 20 calls failed:\n{}",
+        first.describe()
+    );
+    assert!(
+        late.wait_success(Duration::from_secs(120)),
+        "{}",
+        late.describe()
+    );
+    let records = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        let r = acdd.report_calls();
+        (r.len() == 21).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("expected 21 records: {:?}", acdd.report_calls()));
+    let old = records
+        .iter()
+        .filter(|r| path_of(r).contains(&"message".to_string()))
+        .count();
+    let new = records
+        .iter()
+        .filter(|r| path_of(r).contains(&"message2".to_string()))
+        .count();
+    assert_eq!(
+        (old, new),
+        (20, 1),
+        "calls keep their plan, new calls get the new one"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["outcome"] == "answered" && r["hangup_by"] == "system"),
+        "no call dropped: {records:?}"
+    );
+}
