@@ -147,6 +147,32 @@ fn inside_opening_hours_menu_digits_route_as_configured() {
 }
 
 #[test]
+fn keys_sent_as_sip_info_drive_the_menu_too() {
+    let _ports = serial();
+    let plan = root().join("dialplans/ligne-directe.toml");
+    let (state, _pbx, acdd) = start("info", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_info.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(120)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    assert!(acdd.log().contains("SipInfo"), "{}", acdd.log());
+    let record = the_record(&acdd);
+    assert!(path_of(&record).contains(&"consentement".to_string()), "{record}");
+    assert_eq!(record["variables"]["consent"], "yes", "{record}");
+}
+
+#[test]
 fn a_menu_without_an_answer_is_replayed_then_falls_back() {
     let _ports = serial();
     let state_plan = state_dir("menu-timeout-plan");

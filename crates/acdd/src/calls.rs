@@ -198,6 +198,10 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     Some(LegEvent::Ack) => call.handle_sip(now, SipIn::Ack),
                     Some(LegEvent::Cancel) => call.handle_sip(now, SipIn::Cancel),
                     Some(LegEvent::Bye) => call.handle_sip(now, SipIn::Bye),
+                    Some(LegEvent::Dtmf(digit)) => {
+                        info!(call_id = %facts.call_id, %digit, source = "SipInfo", "DTMF");
+                        call.handle_media(now, MediaIn::Dtmf(digit));
+                    }
                     Some(LegEvent::Failed(why)) => {
                         info!(call_id = %facts.call_id, %why, "dialog failed");
                         call.handle_sip(now, SipIn::Failed);

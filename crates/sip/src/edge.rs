@@ -305,6 +305,7 @@ async fn new_call(
         dialog: dialog.clone(),
         layer: layer.clone(),
         states,
+        local_sdp: None,
     };
     info!(%call_id, %caller, %called, "incoming call");
     let call = IncomingCall {
@@ -355,10 +356,12 @@ fn identity(cfg: &EdgeConfig) -> crate::outbound::Identity {
                 .next()
                 .unwrap_or("")
                 .to_string();
-            let proxy = hostport
-                .parse::<SocketAddr>()
-                .ok()
-                .or_else(|| hostport.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060)));
+            let proxy = hostport.parse::<SocketAddr>().ok().or_else(|| {
+                hostport
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, 5060))
+            });
             let domain = hostport
                 .rsplit_once(':')
                 .filter(|(_, port)| port.parse::<u16>().is_ok())

@@ -22,6 +22,8 @@ pub enum LegEvent {
     Bye,
     /// The dialog died otherwise (no ACK within 64*T1, transport error).
     Failed(String),
+    /// A key sent in a SIP INFO (application/dtmf-relay or application/dtmf).
+    Dtmf(char),
 }
 
 /// The daemon's handle on one inbound INVITE dialog.
@@ -29,6 +31,8 @@ pub struct CallLeg {
     pub(crate) dialog: InviteDialog,
     pub(crate) layer: Arc<DialogLayer>,
     pub(crate) states: DialogStateReceiver,
+    /// Our SDP answer, offered again to a refreshing re-INVITE.
+    pub(crate) local_sdp: Option<String>,
 }
 
 fn sdp_headers() -> Option<Vec<Header>> {
@@ -38,13 +42,15 @@ fn sdp_headers() -> Option<Vec<Header>> {
 impl CallLeg {
     /// 183 Session Progress with our SDP answer: early media may flow from
     /// now on (RFC 3261 §13.3.1.1, RFC 3960 §3 "gateway model").
-    pub fn progress(&self, sdp: String) -> Result<(), SipError> {
+    pub fn progress(&mut self, sdp: String) -> Result<(), SipError> {
+        self.local_sdp = Some(sdp.clone());
         Ok(self.dialog.ringing(sdp_headers(), Some(sdp.into_bytes()))?)
     }
 
     /// 200 OK with the SDP answer (the same one as in the 183: RFC 3264 §5
     /// — once given, an answer stands until a new offer).
-    pub fn answer(&self, sdp: String) -> Result<(), SipError> {
+    pub fn answer(&mut self, sdp: String) -> Result<(), SipError> {
+        self.local_sdp = Some(sdp.clone());
         Ok(self.dialog.accept(sdp_headers(), Some(sdp.into_bytes()))?)
     }
 
@@ -73,12 +79,86 @@ impl CallLeg {
                         other => LegEvent::Failed(format!("{other:?}")),
                     })
                 }
-                // Our own transitions (Early, WaitAck) and in-dialog
-                // requests this skeleton does not act on yet.
+                DialogState::Info(_, req, handle) => {
+                    // RFC 6086: INFO carries its package in Content-Type;
+                    // DTMF relay is the one a PBX sends.
+                    let ctype = req
+                        .headers
+                        .iter()
+                        .find(|h| h.name().eq_ignore_ascii_case("content-type"))
+                        .map(|h| h.value().to_string())
+                        .unwrap_or_default();
+                    match dtmf_relay_digit(&ctype, req.body()) {
+                        Some(digit) => {
+                            let _ = handle.reply(StatusCode::OK).await;
+                            return Some(LegEvent::Dtmf(digit));
+                        }
+                        None => {
+                            // RFC 6086 §4.2.2: an INFO package we do not know.
+                            let _ = handle.reply(StatusCode::UnsupportedMediaType).await;
+                        }
+                    }
+                }
+                DialogState::Options(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Updated(_, req, handle) => {
+                    // A session refresh (RFC 4028) or a re-INVITE: the media
+                    // does not change on our side, so our answer stands
+                    // (RFC 3264 §8: same version when nothing changed).
+                    match (&self.local_sdp, req.method) {
+                        (Some(sdp), rsipstack::sip::Method::Invite) => {
+                            let _ = handle
+                                .respond(
+                                    StatusCode::OK,
+                                    sdp_headers(),
+                                    Some(sdp.clone().into_bytes()),
+                                )
+                                .await;
+                        }
+                        _ => {
+                            let _ = handle.reply(StatusCode::OK).await;
+                        }
+                    }
+                }
+                DialogState::Refer(_, _, handle) | DialogState::Message(_, _, handle) => {
+                    // Transfers initiated by the caller's side are not ours
+                    // to follow (RFC 3515 §2.4.2 lets us decline).
+                    let _ = handle.reply(StatusCode::Decline).await;
+                }
+                // Our own transitions (Early, WaitAck) and the return to
+                // Confirmed after an in-dialog request.
                 _ => continue,
             }
         }
     }
+}
+
+/// The digit of an INFO body: `application/dtmf-relay` ("Signal=5") or
+/// `application/dtmf` ("5").
+fn dtmf_relay_digit(content_type: &str, body: &[u8]) -> Option<char> {
+    let ctype = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let raw = match ctype.as_str() {
+        "application/dtmf-relay" => text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| v.trim().to_string())
+        })?,
+        "application/dtmf" => text.trim().to_string(),
+        _ => return None,
+    };
+    let mut chars = raw.chars();
+    let c = chars.next()?.to_ascii_uppercase();
+    // Some phones send the event code (10 = *, 11 = #) instead of the key.
+    let c = match raw.as_str() {
+        "10" => '*',
+        "11" => '#',
+        _ if chars.next().is_none() => c,
+        _ => return None,
+    };
+    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
 }
 
 impl Drop for CallLeg {
@@ -86,5 +166,37 @@ impl Drop for CallLeg {
         // rsipstack keeps dialogs until told (DESIGN.md): forget it, or the
         // dialog table grows with every call.
         self.layer.remove_dialog(&self.dialog.id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dtmf_relay_digit;
+
+    #[test]
+    fn info_bodies() {
+        assert_eq!(
+            dtmf_relay_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(
+            dtmf_relay_digit("application/dtmf-relay", b"Signal= #\r\n"),
+            Some('#')
+        );
+        assert_eq!(
+            dtmf_relay_digit("Application/DTMF; charset=x", b"7"),
+            Some('7')
+        );
+        assert_eq!(dtmf_relay_digit("application/dtmf", b"11"), Some('#'));
+        assert_eq!(dtmf_relay_digit("application/dtmf", b"55"), None);
+        assert_eq!(dtmf_relay_digit("text/plain", b"Signal=5"), None);
+        assert_eq!(
+            dtmf_relay_digit("application/dtmf-relay", b"\xff\xfe"),
+            None
+        );
+        assert_eq!(
+            dtmf_relay_digit("application/dtmf-relay", b"Signal=X"),
+            None
+        );
     }
 }

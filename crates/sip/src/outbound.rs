@@ -177,7 +177,13 @@ impl OutboundLeg {
 
 async fn wait_invite(
     invite: &mut Option<JoinHandle<InviteAsyncResult>>,
-) -> Result<(rsipstack::dialog::DialogId, Option<rsipstack::sip::Response>), ()> {
+) -> Result<
+    (
+        rsipstack::dialog::DialogId,
+        Option<rsipstack::sip::Response>,
+    ),
+    (),
+> {
     match invite {
         Some(h) => match h.await {
             Ok(r) => r.map_err(|_| ()),
