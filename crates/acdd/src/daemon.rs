@@ -30,7 +30,8 @@ pub fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("invalid dialplan, not starting:\n{d}"))?;
     let prompts = PromptCache::new(cfg.prompts.dir.clone());
     // Decode, resample and encode every prompt once, before the first call.
-    reload::preload(&plan, &prompts, &calls::system_prompts()).map_err(anyhow::Error::msg)?;
+    reload::preload(&plan, &prompts, &cfg.prompts.dir, &calls::system_prompts())
+        .map_err(anyhow::Error::msg)?;
     let store = StoreWriter::spawn(&cfg.store.path)
         .with_context(|| format!("opening the store {}", cfg.store.path.display()))?;
 

@@ -54,7 +54,13 @@ impl PlanHolder {
 /// Loads every prompt a plan uses, once, before any call needs it: its
 /// files, its `say` texts (pre-rendered under prompts/fr/tts), and the
 /// daemon's own.
-pub fn preload(plan: &Dialplan, prompts: &PromptCache, extra: &[String]) -> Result<(), String> {
+pub fn preload(
+    plan: &Dialplan,
+    prompts: &PromptCache,
+    prompts_dir: &Path,
+    extra: &[String],
+) -> Result<(), String> {
+    render_missing(plan, prompts_dir)?;
     let said = plan
         .say_texts()
         .into_iter()
@@ -73,6 +79,32 @@ pub fn preload(plan: &Dialplan, prompts: &PromptCache, extra: &[String]) -> Resu
     Ok(())
 }
 
+/// Renders the `say` texts that have no prompt yet, when espeak-ng is
+/// installed (shipped plans come pre-rendered: the daemon never needs it for
+/// them). Without espeak-ng a missing one is an error naming the text.
+fn render_missing(plan: &Dialplan, prompts_dir: &Path) -> Result<(), String> {
+    let dir = prompts_dir.join(ld_tts::PROMPT_SUBDIR);
+    let missing: Vec<String> = plan
+        .say_texts()
+        .into_iter()
+        .filter(|t| !ld_tts::cached_path(t, ld_tts::DEFAULT_VOICE, &dir).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !ld_tts::is_available() {
+        return Err(format!(
+            "{} say text(s) not rendered and espeak-ng is not installed (run `acdd prompts render` where it is): {:?}",
+            missing.len(),
+            missing[0]
+        ));
+    }
+    info!(count = missing.len(), "rendering say texts with espeak-ng");
+    ld_tts::render_all(&missing, ld_tts::DEFAULT_VOICE, &dir, |_, _| {})
+        .map(|_| ())
+        .map_err(|e| format!("rendering say texts: {e}"))
+}
+
 /// Loads, validates and installs the plan at `path`; keeps the running one
 /// on any error.
 pub fn reload(
@@ -84,7 +116,7 @@ pub fn reload(
 ) -> bool {
     match ld_dialplan::load(path, prompts_dir) {
         Ok(plan) => {
-            if let Err(e) = preload(&plan, prompts, extra) {
+            if let Err(e) = preload(&plan, prompts, prompts_dir, extra) {
                 warn!(dialplan = %path.display(), error = %e, "dialplan not reloaded: keeping the running one");
                 return false;
             }
