@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::record::{CallRecord, HangupBy, Outcome};
+use crate::record::{CallRecord, HangupBy, JournalEntry, Outcome};
 use crate::StoreError;
 
 /// Schema migrations: entry `i` brings the schema from version `i` to `i + 1`
@@ -37,6 +37,19 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN ivr_path TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE calls ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX calls_by_agent ON calls (agent, arrived_at_ms);",
+    // 3: the queue journal: every step of the ACD (arrival, each offer and its result,
+    // answer, abandon, agent states, callbacks, overflow), in order.
+    "CREATE TABLE journal (
+        id       INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        event    TEXT NOT NULL,
+        call_id  TEXT,
+        agent    TEXT,
+        queue    TEXT,
+        detail   TEXT NOT NULL DEFAULT '{}'
+    ) STRICT;
+    CREATE INDEX journal_by_time ON journal (at_ms);
+    CREATE INDEX journal_by_call ON journal (call_id);",
 ];
 
 /// How long a statement waits on a lock held by another connection (the CTI sidecar reads
@@ -152,6 +165,61 @@ impl Store {
         let rows = stmt.query_map([since.map(Timestamp::as_millisecond)], raw_row)?;
         rows.map(|r| r.map_err(StoreError::from).and_then(RawCall::decode))
             .collect()
+    }
+}
+
+impl Store {
+    /// Appends one journal entry.
+    pub fn insert_journal(&self, e: &JournalEntry) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO journal (at_ms, event, call_id, agent, queue, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                e.at.as_millisecond(),
+                e.event,
+                e.call_id,
+                e.agent,
+                e.queue,
+                e.detail.to_string(),
+            ])?;
+        Ok(())
+    }
+
+    /// Journal entries at or after `since`, in the order they were written.
+    pub fn journal(&self, since: Option<Timestamp>) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at_ms, event, call_id, agent, queue, detail FROM journal
+             WHERE ?1 IS NULL OR at_ms >= ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([since.map(Timestamp::as_millisecond)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (at, event, call_id, agent, queue, detail) = r?;
+            let corrupt = |what: String| StoreError::Corrupt {
+                call_id: call_id.clone().unwrap_or_default(),
+                what,
+            };
+            Ok(JournalEntry {
+                at: Timestamp::from_millisecond(at).map_err(|e| corrupt(format!("journal at: {e}")))?,
+                detail: serde_json::from_str(&detail)
+                    .map_err(|e| corrupt(format!("journal detail: {e}")))?,
+                event,
+                call_id,
+                agent,
+                queue,
+            })
+        })
+        .collect()
     }
 }
 

@@ -16,7 +16,7 @@ mod record;
 mod writer;
 
 pub use db::{Store, MIGRATIONS};
-pub use record::{CallRecord, HangupBy, Outcome};
+pub use record::{CallRecord, HangupBy, JournalEntry, Outcome};
 pub use writer::StoreWriter;
 
 /// Errors of the store.

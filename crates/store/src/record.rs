@@ -17,6 +17,10 @@ pub enum Outcome {
     Failed,
     /// Ended by the daemon shutting down.
     Shutdown,
+    /// The caller asked to be called back (keeping their place) and hung up.
+    CallbackPromised,
+    /// Sent to another number (transfer, overflow to a partner).
+    Transferred,
 }
 
 /// Who hung up.
@@ -49,6 +53,8 @@ text_enum!(Outcome {
     Rejected => "rejected",
     Failed => "failed",
     Shutdown => "shutdown",
+    CallbackPromised => "callback_promised",
+    Transferred => "transferred",
 });
 
 text_enum!(HangupBy {
@@ -93,6 +99,21 @@ pub struct CallRecord {
     /// What the dialplan recorded on the call (e.g. `consent`).
     #[serde(default)]
     pub variables: std::collections::BTreeMap<String, String>,
+}
+
+/// One step of the queue journal.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JournalEntry {
+    pub at: Timestamp,
+    /// snake_case name: `arrived`, `offered`, `offer_ended`, `answered`, `abandoned`,
+    /// `call_ended`, `agent_state`, `callback_promised`, `callback_placed`, …
+    pub event: String,
+    /// The SIP Call-ID of the caller's leg, when the step is about a call.
+    pub call_id: Option<String>,
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    /// The rest of the step (offer result, position, wait…).
+    pub detail: serde_json::Value,
 }
 
 impl CallRecord {

@@ -6,7 +6,14 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::{CallRecord, Store, StoreError};
+use crate::{CallRecord, JournalEntry, Store, StoreError};
+
+/// What the writer thread writes.
+#[derive(Debug)]
+enum Item {
+    Call(CallRecord),
+    Journal(JournalEntry),
+}
 
 /// Pause before the single retry of a failed write: enough for a transient lock or a
 /// full-disk alert to clear, short enough to keep the queue moving.
@@ -15,7 +22,7 @@ const RETRY_DELAY: Duration = Duration::from_millis(200);
 /// Handle on the writer thread. `write_call` may be called from any thread (`&self`).
 #[derive(Debug)]
 pub struct StoreWriter {
-    tx: Option<mpsc::Sender<CallRecord>>,
+    tx: Option<mpsc::Sender<Item>>,
     thread: Option<JoinHandle<Result<(), StoreError>>>,
 }
 
@@ -39,13 +46,22 @@ impl StoreWriter {
 
     /// Queues a record; never blocks. Failures are logged by the writer thread.
     pub fn write_call(&self, rec: CallRecord) {
+        self.send(Item::Call(rec));
+    }
+
+    /// Queues a journal entry; never blocks.
+    pub fn write_journal(&self, entry: JournalEntry) {
+        self.send(Item::Journal(entry));
+    }
+
+    fn send(&self, item: Item) {
         let sent = match &self.tx {
-            Some(tx) => tx.send(rec).map_err(|e| e.0),
-            None => Err(rec),
+            Some(tx) => tx.send(item).map_err(|e| e.0),
+            None => Err(item),
         };
-        if let Err(rec) = sent {
+        if let Err(item) = sent {
             // Only if the thread died: keep the record in the log so it can be recovered.
-            tracing::error!(call_id = %rec.call_id, record = ?rec, "store writer is gone; call record not written");
+            tracing::error!(record = ?item, "store writer is gone; record not written");
         }
     }
 
@@ -79,16 +95,23 @@ impl Drop for StoreWriter {
     }
 }
 
-fn run(store: Store, rx: mpsc::Receiver<CallRecord>) -> Result<(), StoreError> {
+fn write(store: &Store, item: &Item) -> Result<(), StoreError> {
+    match item {
+        Item::Call(rec) => store.insert_call(rec),
+        Item::Journal(e) => store.insert_journal(e),
+    }
+}
+
+fn run(store: Store, rx: mpsc::Receiver<Item>) -> Result<(), StoreError> {
     let mut lost = 0usize;
-    for rec in rx {
-        if let Err(e) = store.insert_call(&rec) {
-            tracing::warn!(call_id = %rec.call_id, error = %e, "writing call record failed; retrying once");
+    for item in rx {
+        if let Err(e) = write(&store, &item) {
+            tracing::warn!(error = %e, "writing a record failed; retrying once");
             std::thread::sleep(RETRY_DELAY);
-            if let Err(e) = store.insert_call(&rec) {
+            if let Err(e) = write(&store, &item) {
                 lost += 1;
                 // The whole record goes to the log: it is the last copy.
-                tracing::error!(call_id = %rec.call_id, error = %e, record = ?rec, "call record lost");
+                tracing::error!(error = %e, record = ?item, "record lost");
             }
         }
     }

@@ -224,3 +224,31 @@ fn writer_reports_open_errors_at_spawn() {
     let err = StoreWriter::spawn(&dir.path().join("missing/dir/ld.sqlite")).expect_err("bad path");
     assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
 }
+
+#[test]
+fn the_journal_keeps_its_order_and_detail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("j.sqlite")).expect("open");
+    let e = |ms: i64, event: &str, agent: Option<&str>| ld_store::JournalEntry {
+        at: ts(ms),
+        event: event.into(),
+        call_id: Some("c1@h".into()),
+        agent: agent.map(String::from),
+        queue: Some("accueil".into()),
+        detail: serde_json::json!({ "result": event }),
+    };
+    // Same millisecond: the insertion order is the order.
+    for entry in [
+        e(T0, "offered", Some("agent1")),
+        e(T0, "offer_ended", Some("agent1")),
+        e(T0 + 5, "offered", Some("agent2")),
+    ] {
+        store.insert_journal(&entry).expect("insert");
+    }
+    let got = store.journal(None).expect("read");
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1].event, "offer_ended");
+    assert_eq!(got[2].agent.as_deref(), Some("agent2"));
+    assert_eq!(got[0].detail["result"], "offered");
+    assert_eq!(store.journal(Some(ts(T0 + 1))).expect("since").len(), 1);
+}
