@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::queueing::{AcdHandle, AcdIn, ToCall};
 use crate::reload::PlanHolder;
 
 /// How long to wait for the answer to our BYE.
@@ -22,11 +23,15 @@ const BYE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What every call task shares.
 pub struct Ctx {
+    /// The ACD, when queues are configured.
+    pub acd: Option<AcdHandle>,
+    /// (agent id, user part of their phone URI), to recognise feature codes.
+    pub agents: Vec<(String, String)>,
     /// The dialplan for calls starting now (hot-reloaded).
     pub plan: Arc<PlanHolder>,
     pub prompts: Arc<PromptCache>,
     pub media: MediaEngine,
-    pub store: StoreWriter,
+    pub store: Arc<StoreWriter>,
     pub clock: Clock,
     /// Media events are produced by one engine task for all sessions; each
     /// call registers here to get its own.
@@ -69,10 +74,16 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
             return;
         }
     };
+    // An agent's feature code gets a one-node plan saying its outcome.
+    let call_plan = if crate::features::is_code(&facts.called) {
+        crate::features::handle(&ctx, &facts.called, &facts.caller).await
+    } else {
+        ctx.plan.get()
+    };
     let ivr = match Ivr::with_caller(
         arrived,
         ctx.clock.wall(arrived),
-        ctx.plan.get(),
+        call_plan.clone(),
         &facts.called,
         &facts.caller,
     ) {
@@ -114,6 +125,16 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
         routes.insert(session.id(), media_tx);
     }
 
+    let (to_call_tx, mut to_call_rx) = mpsc::unbounded_channel();
+    let mut queue = QueueState {
+        id: ctx
+            .acd
+            .as_ref()
+            .map(|a| a.new_call_id())
+            .unwrap_or(ld_acd::CallId(0)),
+        joined: false,
+        minutes: None,
+    };
     let mut call = Call::new(arrived, ivr);
     let mut current_play: Option<PlayId> = None;
     let mut shutdown_seen = false;
@@ -128,7 +149,11 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     }
                 }
                 Action::Play { prompts } => {
-                    let list = resolve(&ctx, &facts.call_id, &prompts);
+                    if prompts.contains(&PromptItem::EstimatedWait) && !queue.joined {
+                        // Before joining: what the ACD would promise now.
+                        queue.minutes = early_estimate(&ctx, &call_plan).await;
+                    }
+                    let list = resolve(&ctx, &facts.call_id, &prompts, queue.minutes);
                     let names: Vec<&str> = list.iter().map(|p| p.name()).collect();
                     info!(call_id = %facts.call_id, prompts = ?names, "playing");
                     current_play = Some(session.play(list, false));
@@ -144,13 +169,60 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     current_play = None;
                     session.play(music, true);
                 }
-                Action::Enqueue { queue } => {
-                    // No ACD yet: the queue gives the call back at once and
-                    // the plan goes on at the queue node's `next`.
-                    warn!(call_id = %facts.call_id, %queue, "no ACD queue to take the call: returned");
-                    call.handle_queue(Instant::now(), QueueIn::Returned);
+                Action::Enqueue { queue: name } => {
+                    let joined = match &ctx.acd {
+                        Some(acd) if acd.has_queue(&name) => acd
+                            .ask(|reply| AcdIn::Enqueue {
+                                call: queue.id,
+                                sip_call_id: facts.call_id.clone(),
+                                queue: name.clone(),
+                                caller: facts.caller.clone(),
+                                session: session.id(),
+                                to_call: to_call_tx.clone(),
+                                reply,
+                            })
+                            .await
+                            .unwrap_or(false),
+                        _ => false,
+                    };
+                    if joined {
+                        queue.joined = true;
+                    } else {
+                        // No such queue: the plan goes on at the queue
+                        // node's `next`.
+                        warn!(call_id = %facts.call_id, queue = %name, "no ACD queue took the call: returned");
+                        call.handle_queue(Instant::now(), QueueIn::Returned);
+                    }
                 }
-                Action::LeaveQueue => {}
+                Action::LeaveQueue => {
+                    if let Some(acd) = &ctx.acd {
+                        acd.send(AcdIn::Left { call: queue.id });
+                    }
+                }
+                Action::WaitingKey(digit) => {
+                    if digit == CALLBACK_KEY {
+                        let promised = match &ctx.acd {
+                            Some(acd) => acd
+                                .ask(|reply| AcdIn::RequestCallback {
+                                    call: queue.id,
+                                    number: facts.caller.clone(),
+                                    reply,
+                                })
+                                .await
+                                .unwrap_or(false),
+                            None => false,
+                        };
+                        if promised {
+                            info!(call_id = %facts.call_id, "callback promised; the caller keeps their place");
+                            call.handle_queue(
+                                Instant::now(),
+                                QueueIn::CallbackPromised {
+                                    prompts: vec![PromptItem::File(CALLBACK_CONFIRMED.into())],
+                                },
+                            );
+                        }
+                    }
+                }
                 Action::Transfer { target, .. } => {
                     warn!(call_id = %facts.call_id, %target, "transfer is not available yet");
                     call.handle_transfer(Instant::now(), false);
@@ -160,7 +232,25 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     call.handle_record_finished(Instant::now());
                 }
                 Action::OfferCallback => {
-                    info!(call_id = %facts.call_id, "callback requested");
+                    let target = call_plan.queues().into_iter().next();
+                    let promised = match (&ctx.acd, target) {
+                        (Some(acd), Some(q)) if acd.has_queue(&q) => acd
+                            .ask(|reply| AcdIn::NewCallback {
+                                call: queue.id,
+                                sip_call_id: facts.call_id.clone(),
+                                queue: q,
+                                number: facts.caller.clone(),
+                                reply,
+                            })
+                            .await
+                            .unwrap_or(false),
+                        _ => false,
+                    };
+                    if promised {
+                        info!(call_id = %facts.call_id, "callback promised");
+                    } else {
+                        warn!(call_id = %facts.call_id, "callback asked but no queue can take it");
+                    }
                 }
                 Action::Answer => {
                     if let Err(e) = leg.answer(sdp.clone()) {
@@ -209,6 +299,28 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     None => call.handle_sip(now, SipIn::Failed),
                 }
             }
+            ev = to_call_rx.recv() => {
+                let now = Instant::now();
+                match ev {
+                    Some(ToCall::Connected { agent }) => {
+                        info!(call_id = %facts.call_id, %agent, "connected to the agent");
+                        call.handle_queue(now, QueueIn::Connected { agent });
+                    }
+                    Some(ToCall::Returned) => call.handle_queue(now, QueueIn::Returned),
+                    Some(ToCall::CallbackPromised) => call.handle_queue(
+                        now,
+                        QueueIn::CallbackPromised {
+                            prompts: vec![PromptItem::File(CALLBACK_CONFIRMED.into())],
+                        },
+                    ),
+                    Some(ToCall::Announce { position, minutes }) => {
+                        queue.minutes = Some(minutes);
+                        call.handle_queue(now, QueueIn::Announce { prompts: announcement(position, minutes) });
+                    }
+                    Some(ToCall::AgentHungUp) => call.handle_queue(now, QueueIn::AgentHungUp),
+                    None => {}
+                }
+            }
             ev = media_rx.recv() => {
                 let now = Instant::now();
                 match ev {
@@ -235,6 +347,13 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
     if let Ok(mut routes) = ctx.media_routes.lock() {
         routes.remove(&session.id());
     }
+    // A connected call that the caller (or a shutdown) ended: the ACD frees
+    // the agent and hangs up their phone. An agent's hang-up it knows already.
+    if let (Some(acd), Some(_)) = (&ctx.acd, &summary.agent) {
+        if summary.hangup_by != HangupSide::Agent {
+            acd.send(AcdIn::Ended { call: queue.id });
+        }
+    }
     session.close();
     record(&ctx, &facts, summary);
 }
@@ -258,13 +377,18 @@ fn rand_session_id() -> u64 {
 /// Turns the plan's prompt items into loaded prompts. A missing prompt is
 /// logged and skipped: `acdd check` refuses plans whose files are missing, so
 /// this only happens if a file vanished after start.
-fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem]) -> Vec<Arc<Prompt>> {
+fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem], minutes: Option<u32>) -> Vec<Arc<Prompt>> {
     items
         .iter()
         .filter_map(|item| {
             let name = match item {
                 PromptItem::File(name) => name.clone(),
-                PromptItem::EstimatedWait => estimated_wait_prompt(estimated_wait_minutes()),
+                // 0: nobody at work, no bound to promise: say nothing.
+                PromptItem::EstimatedWait => match minutes {
+                    Some(0) => return None,
+                    Some(m) => estimated_wait_prompt(m),
+                    None => estimated_wait_prompt(1),
+                },
                 PromptItem::Say(text) => ld_tts::prompt_name(text, ld_tts::DEFAULT_VOICE),
                 // Expanded into `Say` fragments by the IVR before any Play.
                 PromptItem::ClosedMessage { .. } => return None,
@@ -280,11 +404,51 @@ fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem]) -> Vec<Arc<Prompt>> {
         .collect()
 }
 
-/// The estimated wait, as the upper bound in whole minutes announced to the
-/// caller. With no queue yet every call is answered by the IVR at once, so
-/// the bound is the first one; the ACD computes it from the queue state.
-fn estimated_wait_minutes() -> u32 {
-    1
+/// The key that asks for a callback while waiting in a queue.
+pub const CALLBACK_KEY: char = '2';
+/// "C'est noté : un conseiller vous rappellera…"
+pub const CALLBACK_CONFIRMED: &str = "fr/rappel-confirme";
+
+/// A call's part in the ACD.
+struct QueueState {
+    id: ld_acd::CallId,
+    joined: bool,
+    /// The last bound announced ("moins de N minutes"), 0 = none.
+    minutes: Option<u32>,
+}
+
+/// The wait the ACD would promise a caller joining the plan's queue now
+/// (the plan's first queue, else the first configured one). With no ACD
+/// every call is answered by the IVR at once: the first bound holds.
+async fn early_estimate(ctx: &Ctx, plan: &ld_dialplan::Dialplan) -> Option<u32> {
+    let acd = ctx.acd.as_ref()?;
+    let queue = plan
+        .queues()
+        .into_iter()
+        .find(|q| acd.has_queue(q))
+        .or_else(|| acd.default_queue().map(String::from))?;
+    let est = acd.ask(|reply| AcdIn::Estimate { queue, reply }).await??;
+    Some(est.announce_minutes)
+}
+
+/// What a waiting caller hears every `announce_every`: their position, the
+/// bound on the wait, and how to be called back.
+fn announcement(position: usize, minutes: u32) -> Vec<PromptItem> {
+    let mut v = vec![PromptItem::File(position_prompt(position))];
+    if minutes > 0 {
+        v.push(PromptItem::EstimatedWait);
+    }
+    v.push(PromptItem::File("fr/rappel-touche".into()));
+    v
+}
+
+/// "Vous êtes le prochain." / "N personnes sont avant vous." (1 = next).
+pub fn position_prompt(position: usize) -> String {
+    if position > 30 {
+        "fr/position-plus".into()
+    } else {
+        format!("fr/position-{:02}", position.max(1))
+    }
 }
 
 /// The hold music, looped while a caller waits in a queue.
@@ -293,7 +457,13 @@ pub const HOLD_MUSIC: &str = "musique/attente";
 /// Prompts the daemon itself plays, whatever the plan: loaded at start.
 pub fn system_prompts() -> Vec<String> {
     let mut v: Vec<String> = (1..=31).map(estimated_wait_prompt).collect();
-    v.push(HOLD_MUSIC.to_string());
+    v.extend((1..=31).map(position_prompt));
+    v.extend(
+        [HOLD_MUSIC, CALLBACK_CONFIRMED, "fr/rappel-touche"]
+            .into_iter()
+            .chain(crate::features::PROMPTS)
+            .map(String::from),
+    );
     v
 }
 
@@ -327,11 +497,12 @@ fn refused(arrived: Instant, outcome: Outcome, status: u16) -> CallSummary {
 fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
     let outcome = match s.outcome {
         Outcome::Answered => ld_store::Outcome::Answered,
-        Outcome::Transferred => ld_store::Outcome::Answered,
+        Outcome::Transferred => ld_store::Outcome::Transferred,
         Outcome::Abandoned => ld_store::Outcome::Abandoned,
         Outcome::Rejected => ld_store::Outcome::Rejected,
         Outcome::Failed => ld_store::Outcome::Failed,
         Outcome::Shutdown => ld_store::Outcome::Shutdown,
+        Outcome::CallbackPromised => ld_store::Outcome::CallbackPromised,
     };
     let hangup_by = match s.hangup_by {
         HangupSide::Caller => HangupBy::Caller,

@@ -23,6 +23,12 @@ pub struct Config {
     pub dialplan: DialplanSection,
     #[serde(default)]
     pub prompts: PromptsSection,
+    /// `[[agents]]`: the agents and their desk phones.
+    #[serde(default)]
+    pub agents: Vec<ld_acd::AgentConfig>,
+    /// `[queues.NAME]`: the queues the dialplan refers to by name.
+    #[serde(default)]
+    pub queues: std::collections::BTreeMap<String, ld_acd::QueueConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +146,8 @@ impl Default for Config {
             store: StoreSection::default(),
             dialplan: DialplanSection::default(),
             prompts: PromptsSection::default(),
+            agents: Vec::new(),
+            queues: Default::default(),
         }
     }
 }
@@ -222,8 +230,45 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// The ACD's part of the configuration.
+    pub fn acd(&self) -> ld_acd::AcdConfig {
+        ld_acd::AcdConfig {
+            agents: self.agents.clone(),
+            queues: self.queues.clone(),
+        }
+    }
+
+    /// The names of the configured queues (the dialplan may only use these).
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queues.keys().cloned().collect()
+    }
+
     /// Parses `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let cfg = Config::parse_toml(file, text)?;
+        // What serde cannot check (members that are not agents…), reported at
+        // the queue's table, or the first agent, when it can be found.
+        if let Err(e) = cfg.acd().validate() {
+            let needle = match &e {
+                ld_acd::ConfigError::NoMembers(q)
+                | ld_acd::ConfigError::MaxWaitWithoutOverflow(q)
+                | ld_acd::ConfigError::ZeroAutoPause(q)
+                | ld_acd::ConfigError::UnknownMember { queue: q, .. }
+                | ld_acd::ConfigError::DuplicateMember { queue: q, .. }
+                | ld_acd::ConfigError::ZeroDuration { queue: q, .. }
+                | ld_acd::ConfigError::TooLong { queue: q, .. } => format!("[queues.{q}]"),
+                _ => "[[agents]]".to_string(),
+            };
+            let (line, col) = text
+                .find(&needle)
+                .map(|at| ld_dialplan::line_col(text, at))
+                .unwrap_or((1, 1));
+            return Err(ConfigError(format!("{file}:{line}:{col}: {e}")));
+        }
+        Ok(cfg)
+    }
+
+    fn parse_toml(file: &str, text: &str) -> Result<Config, ConfigError> {
         toml::from_str::<Config>(text).map_err(|e| {
             let (line, col) = e
                 .span()
@@ -333,6 +378,37 @@ path = "dialplans/default.toml"
             let e = Config::parse("acdd.toml", text).expect_err(text);
             assert!(e.0.starts_with(prefix), "{text:?} gave {e}");
         }
+    }
+
+    #[test]
+    fn agents_and_queues_as_the_issue_writes_them() {
+        let text = r#"
+[[agents]]
+id = "agent1"
+name = "Agent 1"
+phone = "sip:agent1@127.0.0.1:5060"
+[[agents]]
+id = "agent2"
+name = "Agent 2"
+phone = "sip:agent2@127.0.0.1:5060"
+login = "manual"
+[queues.accueil]
+strategy = "sequential"
+members = ["agent1", "agent2"]
+ring_timeout = "15s"
+wrap_up = "10s"
+"#;
+        let c = Config::parse("acdd.toml", text).expect("valid");
+        assert_eq!(c.agents.len(), 2);
+        assert_eq!(c.queue_names(), vec!["accueil".to_string()]);
+        assert_eq!(c.queues["accueil"].ring_timeout, Duration::from_secs(15));
+        let bad = text.replace("members = [\"agent1\", \"agent2\"]", "members = [\"agent9\"]");
+        let e = Config::parse("acdd.toml", &bad).expect_err("unknown member");
+        assert!(e.0.starts_with("acdd.toml:11:1: "), "{e}");
+        assert!(e.0.contains("agent9"), "{e}");
+        let typo = text.replace("wrap_up", "wrapup");
+        let e = Config::parse("acdd.toml", &typo).expect_err("unknown key");
+        assert!(e.0.starts_with("acdd.toml:15:1: "), "{e}");
     }
 
     #[test]

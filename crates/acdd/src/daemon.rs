@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::calls::{self, Ctx};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::{features, queueing};
 use crate::reload::{self, PlanHolder};
 
 /// How long calls get to end after a shutdown signal.
@@ -26,7 +27,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(cfg: Config, clock: Clock) -> anyhow::Result<()> {
     // A refused dialplan is a start-up error printed as file:line:column.
-    let plan = ld_dialplan::load(&cfg.dialplan.path, &cfg.prompts.dir)
+    let queues = cfg.queue_names();
+    // Without [queues] (no ACD) the plan's queue nodes just give the call
+    // back; with them, a plan naming an unknown queue is refused.
+    let known = (!queues.is_empty()).then_some(queues.as_slice());
+    let plan = ld_dialplan::load_with(&cfg.dialplan.path, &cfg.prompts.dir, known)
         .map_err(|d| anyhow::anyhow!("invalid dialplan, not starting:\n{d}"))?;
     let prompts = PromptCache::new(cfg.prompts.dir.clone());
     // Decode, resample and encode every prompt once, before the first call.
@@ -73,6 +78,21 @@ async fn serve(
     let (edge, mut incoming) = SipEdge::start(edge_cfg, edge_cancel.clone())
         .await
         .context("starting the SIP edge")?;
+    let edge = Arc::new(edge);
+    let store = Arc::new(store);
+    let acd_stop = CancellationToken::new();
+    let acd = queueing::start(
+        cfg.acd(),
+        edge.clone(),
+        media.clone(),
+        store.clone(),
+        clock,
+        acd_stop.clone(),
+    )?;
+    let (acd, acd_task) = match acd {
+        Some((h, t)) => (Some(h), Some(t)),
+        None => (None, None),
+    };
     info!(
         listen = %cfg.sip.listen,
         dialplan = %cfg.dialplan.path.display(),
@@ -90,16 +110,46 @@ async fn serve(
         cfg.prompts.dir.clone(),
         prompts.clone(),
         calls::system_prompts(),
+        cfg.queue_names(),
         watcher_stop.clone(),
     ));
+    let agents = cfg
+        .agents
+        .iter()
+        .map(|a| (a.id.clone(), features::uri_user(&a.phone).to_string()))
+        .collect();
     let ctx = Arc::new(Ctx {
+        acd,
+        agents,
         plan,
         prompts,
         media,
-        store,
+        store: store.clone(),
         clock,
         media_routes: Mutex::new(HashMap::new()),
     });
+
+    // Callbacks are placed only while the service is open: the plan's
+    // calendar (its first one) drives the ACD.
+    let hours = if let Some(acd) = ctx.acd.clone() {
+        let (plan, clock) = (ctx.plan.clone(), ctx.clock);
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(20));
+            loop {
+                tick.tick().await;
+                let current = plan.get();
+                let open = current
+                    .calendars()
+                    .next()
+                    .map(|(_, cal)| cal.is_open(clock.wall(std::time::Instant::now())));
+                if let Some(open) = open {
+                    acd.send(queueing::AcdIn::SetOpen(open));
+                }
+            }
+        }))
+    } else {
+        None
+    };
 
     // One router from the media engine's event stream to the calls.
     let router_ctx = ctx.clone();
@@ -165,12 +215,23 @@ async fn serve(
         calls.abort_all();
         while calls.join_next().await.is_some() {}
     }
-    edge.shutdown().await;
+    // The agents' legs end with the ACD (BYE or CANCEL), before the edge.
+    if let Some(h) = hours {
+        h.abort();
+        let _ = h.await;
+    }
+    acd_stop.cancel();
+    if let Some(t) = acd_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     router.abort();
     let _ = router.await;
-    let ctx = Arc::try_unwrap(ctx)
-        .map_err(|_| anyhow::anyhow!("call context still shared at shutdown"))?;
-    Ok(ctx.store)
+    drop(ctx);
+    match Arc::try_unwrap(edge) {
+        Ok(edge) => edge.shutdown().await,
+        Err(_) => warn!("the SIP edge is still in use at shutdown: not unregistering"),
+    }
+    Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("the store is still shared at shutdown"))
 }
 
 /// Resolves with the name of the signal that asked us to stop.

@@ -8,6 +8,9 @@ mod calls;
 mod clock;
 mod config;
 mod daemon;
+mod features;
+mod legs;
+mod queueing;
 mod reload;
 mod report;
 
@@ -258,8 +261,12 @@ fn check(config: Option<PathBuf>, dialplans: Vec<PathBuf>) -> ExitCode {
         dialplans
     };
     let mut ok = true;
+    let queues = cfg.queue_names();
+    // Without [queues] the plan's queue names are not checked (a plan may be
+    // checked before its queues are configured).
+    let known = (!queues.is_empty()).then_some(queues.as_slice());
     for path in &plans {
-        match ld_dialplan::load(path, &cfg.prompts.dir) {
+        match ld_dialplan::load_with(path, &cfg.prompts.dir, known) {
             Ok(_) => {}
             Err(diags) => {
                 ok = false;

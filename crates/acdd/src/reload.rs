@@ -113,8 +113,10 @@ pub fn reload(
     prompts_dir: &Path,
     prompts: &PromptCache,
     extra: &[String],
+    queues: &[String],
 ) -> bool {
-    match ld_dialplan::load(path, prompts_dir) {
+    let known = (!queues.is_empty()).then_some(queues);
+    match ld_dialplan::load_with(path, prompts_dir, known) {
         Ok(plan) => {
             if let Err(e) = preload(&plan, prompts, prompts_dir, extra) {
                 warn!(dialplan = %path.display(), error = %e, "dialplan not reloaded: keeping the running one");
@@ -146,6 +148,7 @@ pub async fn watch(
     prompts_dir: PathBuf,
     prompts: Arc<PromptCache>,
     extra: Vec<String>,
+    queues: Vec<String>,
     stop: CancellationToken,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -164,14 +167,14 @@ pub async fn watch(
             _ = hup_recv => {
                 info!("SIGHUP: reloading the dialplan");
                 last = stamp(&path);
-                reload(&holder, &path, &prompts_dir, &prompts, &extra);
+                reload(&holder, &path, &prompts_dir, &prompts, &extra, &queues);
             }
             _ = tick.tick() => {
                 let now = stamp(&path);
                 if now.is_some() && now != last {
                     last = now;
                     info!(dialplan = %path.display(), "dialplan file changed: reloading");
-                    reload(&holder, &path, &prompts_dir, &prompts, &extra);
+                    reload(&holder, &path, &prompts_dir, &prompts, &extra, &queues);
                 }
             }
         }

@@ -43,6 +43,9 @@ pub enum QueueIn {
     Announce { prompts: Vec<PromptItem> },
     /// The agent hung up the bridged call.
     AgentHungUp,
+    /// The caller will be called back keeping their place: play these
+    /// words, then hang up.
+    CallbackPromised { prompts: Vec<PromptItem> },
 }
 
 /// What the edge must do, in order.
@@ -71,6 +74,8 @@ pub enum Action {
     Record { max: Duration },
     /// The caller accepted a callback: the ACD keeps their place.
     OfferCallback,
+    /// A key pressed while waiting in the queue (e.g. the callback key).
+    WaitingKey(char),
     /// Send 200 OK with our SDP answer (RFC 3261 §13.3.1.4).
     Answer,
     /// Send this final non-2xx to the INVITE (RFC 3261 §13.3.1.3).
@@ -88,6 +93,8 @@ pub enum Outcome {
     Answered,
     /// The call went to another number (transfer).
     Transferred,
+    /// The caller will be called back, keeping their place.
+    CallbackPromised,
     /// The caller left before any answer.
     Abandoned,
     /// We ended it before answer with a final non-2xx (closed, no entry…).
@@ -164,6 +171,10 @@ pub struct Call {
     /// Bridged to this agent.
     agent: Option<String>,
     connected_at: Option<Instant>,
+    /// A callback was promised (the record says so).
+    callback_promised: bool,
+    /// The call ends once the words that play now are over.
+    closing_after_play: bool,
 }
 
 impl Call {
@@ -183,6 +194,8 @@ impl Call {
             announcing: false,
             agent: None,
             connected_at: None,
+            callback_promised: false,
+            closing_after_play: false,
         };
         call.drain_ivr(now);
         call
@@ -241,6 +254,10 @@ impl Call {
             return;
         }
         match input {
+            MediaIn::PlaybackFinished if self.closing_after_play => {
+                // The confirmation was said: goodbye.
+                self.end_by_system(now, Outcome::CallbackPromised, None);
+            }
             MediaIn::PlaybackFinished if self.announcing => {
                 // The information is over: back to the music.
                 self.announcing = false;
@@ -251,6 +268,9 @@ impl Call {
                     self.ivr.handle_event(now, IvrEvent::PlaybackFinished);
                     self.drain_ivr(now);
                 }
+            }
+            MediaIn::Dtmf(digit) if self.waiting => {
+                self.actions.push_back(Action::WaitingKey(digit));
             }
             MediaIn::Dtmf(digit) => {
                 if !self.waiting && self.agent.is_none() {
@@ -295,6 +315,19 @@ impl Call {
                 self.finish(now, Outcome::Answered, HangupSide::Agent, None);
             }
             QueueIn::AgentHungUp => {}
+            QueueIn::CallbackPromised { prompts } if self.agent.is_none() => {
+                self.waiting = false;
+                self.announcing = false;
+                self.callback_promised = true;
+                self.closing_after_play = true;
+                self.actions.push_back(Action::StopPlayback);
+                if prompts.is_empty() {
+                    self.end_by_system(now, Outcome::CallbackPromised, None);
+                } else {
+                    self.actions.push_back(Action::Play { prompts });
+                }
+            }
+            QueueIn::CallbackPromised { .. } => {}
         }
     }
 
@@ -389,7 +422,10 @@ impl Call {
                     self.actions.push_back(Action::Transfer { target, method })
                 }
                 IvrAction::Record { max } => self.needs_answer(now, Action::Record { max }),
-                IvrAction::OfferCallback => self.actions.push_back(Action::OfferCallback),
+                IvrAction::OfferCallback => {
+                    self.callback_promised = true;
+                    self.actions.push_back(Action::OfferCallback);
+                }
                 IvrAction::Hangup { status } => {
                     let outcome = if self.answered_at.is_some() {
                         Outcome::Answered
@@ -405,7 +441,9 @@ impl Call {
         // unless the call went on to an agent or a callback.
         let handed_over = self.agent.is_some() || self.waiting || self.after_answer.is_some();
         if self.state != State::Ended && self.ivr.is_finished() && !handed_over {
-            let outcome = if self.answered_at.is_some() {
+            let outcome = if self.callback_promised {
+                Outcome::CallbackPromised
+            } else if self.answered_at.is_some() {
                 Outcome::Answered
             } else {
                 Outcome::Rejected

@@ -292,9 +292,9 @@ fn queued_call_hears_announcements_over_the_music_then_reaches_an_agent() {
     assert_eq!(drain(&mut c), vec![Action::Play { prompts: info }]);
     c.handle_media(t0, MediaIn::PlaybackFinished);
     assert_eq!(drain(&mut c), vec![Action::PlayHold], "back to the music");
-    // Keys pressed while waiting do not drive the (finished) menu.
+    // Keys pressed while waiting go to the queue's glue, not to the menu.
     c.handle_media(t0, MediaIn::Dtmf('1'));
-    assert!(drain(&mut c).is_empty());
+    assert_eq!(drain(&mut c), vec![Action::WaitingKey('1')]);
 
     let t1 = t0 + Duration::from_secs(40);
     c.handle_queue(t1, QueueIn::Connected { agent: "agent3".into() });
@@ -375,4 +375,26 @@ status = 603
     let actions = drain(&mut c);
     assert_eq!(actions[0], Action::StopPlayback, "{actions:?}");
     assert!(actions.contains(&Action::Bye), "{actions:?}");
+}
+
+#[test]
+fn the_callback_key_while_waiting_promises_a_callback_then_says_goodbye() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_media(t0, MediaIn::Dtmf('2'));
+    assert_eq!(drain(&mut c), vec![Action::WaitingKey('2')]);
+    let words = vec![PromptItem::File("fr/rappel-confirme".into())];
+    c.handle_queue(t0, QueueIn::CallbackPromised { prompts: words.clone() });
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::StopPlayback, Action::Play { prompts: words }]
+    );
+    c.handle_media(t0 + Duration::from_secs(5), MediaIn::PlaybackFinished);
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::Bye, "{actions:?}");
+    let Action::Finished(s) = &actions[1] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::CallbackPromised);
+    assert_eq!(s.hangup_by, HangupSide::System);
 }

@@ -70,6 +70,7 @@ pub struct SipEdge {
     endpoint: EndpointInnerRef,
     layer: Arc<DialogLayer>,
     identity: crate::outbound::Identity,
+    probe_seq: std::sync::atomic::AtomicU32,
     cancel: CancellationToken,
     registration: Option<tokio::task::JoinHandle<()>>,
     /// Not a child of `cancel`: the unregister must go out before the
@@ -141,6 +142,7 @@ impl SipEdge {
                 endpoint: inner,
                 layer,
                 identity,
+                probe_seq: std::sync::atomic::AtomicU32::new(1),
                 cancel,
                 registration,
                 registration_stop,
@@ -176,6 +178,33 @@ impl SipEdge {
     /// are answered with the trunk's credentials.
     pub fn dial(&self, target: &str, offer: String) -> Result<crate::OutboundLeg, SipError> {
         crate::outbound::dial(&self.layer, &self.identity, target, offer.into_bytes())
+    }
+
+    /// Is this phone reachable? An OPTIONS through the PBX (RFC 3261 §11):
+    /// the PBX relays it to a registered phone, which answers; 404/480 or
+    /// silence mean the phone cannot take a call now.
+    pub async fn probe(&self, target: &str) -> bool {
+        let Ok(uri) = Uri::try_from(target) else {
+            return false;
+        };
+        let via = match self.identity.outbound_proxy {
+            Some(proxy) => Uri {
+                scheme: Some(rsipstack::sip::Scheme::Sip),
+                host_with_port: proxy.into(),
+                ..Default::default()
+            },
+            None => uri.clone(),
+        };
+        let seq = self
+            .probe_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        registration::probe(&self.endpoint, &uri, &via, &self.identity.user, seq).await
+            == registration::Probe::Reachable
+    }
+
+    /// The domain of the PBX (for numbers dialed through it).
+    pub fn pbx_domain(&self) -> &str {
+        &self.identity.domain
     }
 
     /// The address to advertise in our SDP offers.

@@ -215,8 +215,9 @@ async fn unregister(reg: &mut Registration, registrar: &Uri, registered: bool) {
     }
 }
 
-/// One OPTIONS out of dialog (RFC 3261 §11), bounded by [`PROBE_TIMEOUT`].
-async fn probe(
+/// One OPTIONS out of dialog (RFC 3261 §11), bounded by [`PROBE_TIMEOUT`],
+/// sent to `via` (the PBX) or, when `None`, where `target` says.
+pub(crate) async fn probe(
     endpoint: &EndpointInnerRef,
     target: &Uri,
     registrar: &Uri,
