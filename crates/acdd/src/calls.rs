@@ -377,7 +377,12 @@ fn rand_session_id() -> u64 {
 /// Turns the plan's prompt items into loaded prompts. A missing prompt is
 /// logged and skipped: `acdd check` refuses plans whose files are missing, so
 /// this only happens if a file vanished after start.
-fn resolve(ctx: &Ctx, call_id: &str, items: &[PromptItem], minutes: Option<u32>) -> Vec<Arc<Prompt>> {
+fn resolve(
+    ctx: &Ctx,
+    call_id: &str,
+    items: &[PromptItem],
+    minutes: Option<u32>,
+) -> Vec<Arc<Prompt>> {
     items
         .iter()
         .filter_map(|item| {

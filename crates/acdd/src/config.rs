@@ -402,7 +402,10 @@ wrap_up = "10s"
         assert_eq!(c.agents.len(), 2);
         assert_eq!(c.queue_names(), vec!["accueil".to_string()]);
         assert_eq!(c.queues["accueil"].ring_timeout, Duration::from_secs(15));
-        let bad = text.replace("members = [\"agent1\", \"agent2\"]", "members = [\"agent9\"]");
+        let bad = text.replace(
+            "members = [\"agent1\", \"agent2\"]",
+            "members = [\"agent9\"]",
+        );
         let e = Config::parse("acdd.toml", &bad).expect_err("unknown member");
         assert!(e.0.starts_with("acdd.toml:11:1: "), "{e}");
         assert!(e.0.contains("agent9"), "{e}");

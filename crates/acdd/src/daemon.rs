@@ -19,8 +19,8 @@ use tracing::{error, info, warn};
 use crate::calls::{self, Ctx};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::{features, queueing};
 use crate::reload::{self, PlanHolder};
+use crate::{features, queueing};
 
 /// How long calls get to end after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -34,10 +34,20 @@ pub enum LegReport {
         session: Option<SessionId>,
     },
     /// The agent hung up after answering.
-    AgentHungUp { offer: OfferId },
-    CitizenAnswered { callback: CallbackId },
-    CitizenFailed { callback: CallbackId, call: CallId },
-    CitizenHungUp { callback: CallbackId, call: CallId },
+    AgentHungUp {
+        offer: OfferId,
+    },
+    CitizenAnswered {
+        callback: CallbackId,
+    },
+    CitizenFailed {
+        callback: CallbackId,
+        call: CallId,
+    },
+    CitizenHungUp {
+        callback: CallbackId,
+        call: CallId,
+    },
 }
 
 /// RFC 3261 §21: what a final response says about the agent's phone.
@@ -53,7 +63,11 @@ pub fn offer_result(status: u16) -> OfferResult {
 }
 
 /// Opens a media session and INVITEs `target` with our offer.
-fn place(edge: &SipEdge, media: &MediaEngine, target: &str) -> Result<(SessionHandle, OutboundLeg), String> {
+fn place(
+    edge: &SipEdge,
+    media: &MediaEngine,
+    target: &str,
+) -> Result<(SessionHandle, OutboundLeg), String> {
     let session = media.open_session().map_err(|e| e.to_string())?;
     let sdp = ld_media::sdp::offer(edge.media_ip(), session.local_port(), session_version(), 1);
     let leg = edge.dial(target, sdp).map_err(|e| e.to_string())?;

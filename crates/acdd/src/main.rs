@@ -98,6 +98,15 @@ enum PromptsWhat {
 
 #[derive(Subcommand)]
 enum ReportWhat {
+    /// The queue journal: every step of the ACD, in order.
+    Journal {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
     /// One record per call.
     Calls {
         #[arg(long)]
@@ -173,6 +182,20 @@ fn main() -> ExitCode {
         Command::Prompts {
             what: PromptsWhat::Render { config, dialplans },
         } => render_prompts(config, dialplans),
+        Command::Report {
+            what:
+                ReportWhat::Journal {
+                    config,
+                    since,
+                    format,
+                },
+        } => match report::journal(config.as_deref(), since.as_deref(), format) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("acdd report: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Report {
             what:
                 ReportWhat::Calls {

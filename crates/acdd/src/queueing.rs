@@ -51,9 +51,13 @@ pub enum AcdIn {
         reply: oneshot::Sender<bool>,
     },
     /// The caller left while waiting.
-    Left { call: CallId },
+    Left {
+        call: CallId,
+    },
     /// The caller hung up a connected call.
-    Ended { call: CallId },
+    Ended {
+        call: CallId,
+    },
     /// "Call me back, keep my place" while waiting.
     RequestCallback {
         call: CallId,
@@ -78,7 +82,10 @@ pub enum AcdIn {
         command: AgentCommand,
         reply: oneshot::Sender<Result<(), String>>,
     },
-    Reachable { agent: String, reachable: bool },
+    Reachable {
+        agent: String,
+        reachable: bool,
+    },
     Leg(LegReport),
     SetOpen(bool),
 }
@@ -515,7 +522,11 @@ impl Task {
                     let _ = tx.send(msg);
                 }
             }
-            AcdAction::Announce { call, position, ewt } => {
+            AcdAction::Announce {
+                call,
+                position,
+                ewt,
+            } => {
                 if let Some(tx) = self.calls.get(&call).and_then(|c| c.to_call.clone()) {
                     let _ = tx.send(ToCall::Announce {
                         position,
@@ -532,8 +543,12 @@ impl Task {
 
     fn probe_phones(&self) {
         for (agent, phone) in &self.phones {
-            let (edge, tx, agent, phone) =
-                (self.edge.clone(), self.tx.clone(), agent.clone(), phone.clone());
+            let (edge, tx, agent, phone) = (
+                self.edge.clone(),
+                self.tx.clone(),
+                agent.clone(),
+                phone.clone(),
+            );
             tokio::spawn(async move {
                 let reachable = edge.probe(&phone).await;
                 let _ = tx.send(AcdIn::Reachable { agent, reachable });
@@ -583,7 +598,9 @@ impl Task {
             } => {
                 let result = match outcome {
                     OfferOutcome::Result(r) => offer_result_name(&r),
-                    OfferOutcome::Cancelled(reason) => format!("cancelled_{reason:?}").to_lowercase(),
+                    OfferOutcome::Cancelled(reason) => {
+                        format!("cancelled_{reason:?}").to_lowercase()
+                    }
                 };
                 (
                     "offer_ended",
@@ -698,7 +715,13 @@ impl Task {
             other => {
                 // The rarer steps keep their whole content as text.
                 let name = journal_name(&other);
-                (name, None, None, None, json!({ "event": format!("{other:?}") }))
+                (
+                    name,
+                    None,
+                    None,
+                    None,
+                    json!({ "event": format!("{other:?}") }),
+                )
             }
         };
         JournalEntry {

@@ -9,7 +9,10 @@ use ld_store::{CallRecord, Store};
 use crate::config::Config;
 use crate::{clock, Format};
 
-pub fn calls(config: Option<&Path>, since: Option<&str>, format: Format) -> anyhow::Result<()> {
+fn open(
+    config: Option<&Path>,
+    since: Option<&str>,
+) -> anyhow::Result<(Store, Option<jiff::Timestamp>)> {
     let cfg = Config::from_arg(config)?;
     let since = since
         .map(clock::parse_instant)
@@ -20,6 +23,40 @@ pub fn calls(config: Option<&Path>, since: Option<&str>, format: Format) -> anyh
     }
     let store = Store::open(&cfg.store.path)
         .with_context(|| format!("opening the store {}", cfg.store.path.display()))?;
+    Ok((store, since))
+}
+
+/// `acdd report journal`: the queue journal, as JSON (an array) or CSV.
+pub fn journal(config: Option<&Path>, since: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let (store, since) = open(config, since)?;
+    let entries = store.journal(since)?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &entries)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            writeln!(out, "at,event,call_id,agent,queue,detail")?;
+            for e in &entries {
+                let row = [
+                    e.at.to_string(),
+                    e.event.clone(),
+                    e.call_id.clone().unwrap_or_default(),
+                    e.agent.clone().unwrap_or_default(),
+                    e.queue.clone().unwrap_or_default(),
+                    e.detail.to_string(),
+                ];
+                let row: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+                writeln!(out, "{}", row.join(","))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn calls(config: Option<&Path>, since: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let (store, since) = open(config, since)?;
     let records = store.calls(since)?;
     let mut out = std::io::stdout().lock();
     match format {
@@ -32,7 +69,7 @@ pub fn calls(config: Option<&Path>, since: Option<&str>, format: Format) -> anyh
     Ok(())
 }
 
-const CSV_COLUMNS: [&str; 12] = [
+const CSV_COLUMNS: [&str; 18] = [
     "call_id",
     "caller",
     "called",
@@ -45,6 +82,12 @@ const CSV_COLUMNS: [&str; 12] = [
     "final_status",
     "wait_seconds",
     "talk_seconds",
+    "queue",
+    "queued_at",
+    "agent",
+    "connected_at",
+    "ivr_path",
+    "variables",
 ];
 
 /// RFC 4180: quote a field holding a comma, quote or line break.
