@@ -1,35 +1,40 @@
-//! The thin tokio edge: UDP sockets and the one task that runs the [`Pacer`] for all sessions.
+//! The thin tokio edge: UDP sockets, the pacing shards and the receive tasks.
 //!
-//! - One engine task owns the pacer: it sleeps until `poll_timeout()`, sends what is due with a
-//!   non-blocking `send_to` (a full socket buffer drops the packet rather than delaying every
-//!   other stream), and drains commands from an unbounded channel.
-//! - One receive task per session parses incoming RTP (RFC 3550 §5.1) and reports a source
-//!   only when it changes, so the engine task sees one message per source, not per packet.
+//! - Pacing shards ([`shard`]): one OS thread per core, each running ONE [`crate::Pacer`] for
+//!   the sessions assigned to it round-robin. A shard sleeps until its pacer's next deadline,
+//!   sends what is due with non-blocking `sendto`s (a full socket buffer drops the packet
+//!   rather than delaying every other stream), and drains its command channel.
+//! - One receive task per session (on the caller's runtime) parses incoming RTP (RFC 3550
+//!   §5.1) and RTCP (§6), reports a source only when it changes, detects digits, and hands
+//!   packets to relay to the partner's shard. It also sends the session's RTCP reports.
 //! - Symmetric RTP (RFC 4961): packets are sent where the peer's packets come from, which also
 //!   crosses NATs that rewrite the SDP's address.
+//! - Bridges are kept here, under one lock, because the two legs may live on different
+//!   shards: each direction is "packets received on A are relayed into B's pacer stream".
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::dtmf::DtmfEvent;
-use crate::pacer::{Pacer, PacerEvent, PlayId, StreamConfig, StreamId};
+use crate::pacer::{PlayId, StreamConfig};
 use crate::prompt::Prompt;
-use crate::relay::RelayPacket;
 use crate::{Codec, MediaError};
 
+mod ports;
 mod receive;
-use receive::{receive, RxConfig};
+mod shard;
+use ports::{Bound, Ports};
+use receive::{receive, RxConfig, RxContext};
+use shard::{Command, SendStats};
 
 /// Identifies a media session (one RTP port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +61,8 @@ pub enum MediaEventKind {
     /// No RTP arrived for the duration set by [`SessionHandle::set_rtp_timeout`]: the call is
     /// probably dead. Reported once; armed again when packets come back.
     RtpTimeout,
+    /// The peer sent an RTCP BYE (RFC 3550 §6.6): its media source is leaving.
+    RtcpBye { reason: Option<String> },
 }
 
 /// Handle on the media engine; cheap to clone.
@@ -68,92 +75,74 @@ pub struct MediaEngine {
 struct Shared {
     runtime: Handle,
     ports: Arc<Ports>,
-    commands: UnboundedSender<Command>,
+    /// One command channel per pacing shard.
+    shards: Arc<[UnboundedSender<Command>]>,
+    next_shard: AtomicUsize,
     next_session: AtomicU64,
     next_play: AtomicU64,
     events: UnboundedSender<MediaEvent>,
     /// RTP packets handed to the kernel, for the benchmark and metrics.
     sent: Arc<AtomicU64>,
-    /// Sessions not yet closed, so `bridge` can refuse unknown ids synchronously.
-    open: Mutex<HashSet<SessionId>>,
+    /// Open sessions: their shard and bridge partner.
+    sessions: Mutex<HashMap<SessionId, Entry>>,
 }
 
-enum Command {
-    Open {
-        id: SessionId,
-        socket: Arc<Bound>,
-        receiver: JoinHandle<()>,
-        reset_latch: Arc<AtomicBool>,
-        rx_config: Arc<watch::Sender<RxConfig>>,
-    },
-    SetRemote {
-        id: SessionId,
-        addr: SocketAddr,
-        codec: Codec,
-        payload_type: u8,
-    },
-    Play {
-        id: SessionId,
-        play: PlayId,
-        prompts: Vec<Arc<Prompt>>,
-        looped: bool,
-    },
-    Stop {
-        id: SessionId,
-    },
-    Close {
-        id: SessionId,
-    },
-    /// From a receive task: packets now come from `from`.
-    Received {
-        id: SessionId,
-        from: SocketAddr,
-    },
-    SetTelephoneEvent {
-        id: SessionId,
-        payload_type: Option<u8>,
-    },
-    SendDtmf {
-        id: SessionId,
-        digit: char,
-        duration_ms: u32,
-    },
-    Bridge {
-        a: SessionId,
-        b: SessionId,
-    },
-    Unbridge {
-        id: SessionId,
-    },
-    /// From a receive task of a bridged session: a packet to relay to its partner.
-    Relay {
-        id: SessionId,
-        packet: RelayPacket,
-    },
+#[derive(Debug)]
+struct Entry {
+    shard: usize,
+    partner: Option<SessionId>,
+    rx_config: Arc<watch::Sender<RxConfig>>,
+}
+
+/// Pacing shards used by [`MediaEngine::start`]: one per core.
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl MediaEngine {
-    /// Starts the engine task on the current tokio runtime. RTP ports are taken from `ports`
-    /// (even ports whose odd neighbour, for RTCP, is also in the range: RFC 3550 §11).
+    /// Starts the engine with [`default_shards`] pacing threads; receive tasks run on the
+    /// current tokio runtime. RTP ports are taken from `ports` (even ports whose odd
+    /// neighbour, for RTCP, is also in the range: RFC 3550 §11).
     pub fn start(
         bind_ip: IpAddr,
         ports: RangeInclusive<u16>,
     ) -> Result<(MediaEngine, UnboundedReceiver<MediaEvent>), MediaError> {
+        MediaEngine::start_with_shards(bind_ip, ports, default_shards())
+    }
+
+    /// Like [`MediaEngine::start`] with `shards` pacing threads (at least one).
+    pub fn start_with_shards(
+        bind_ip: IpAddr,
+        ports: RangeInclusive<u16>,
+        shards: usize,
+    ) -> Result<(MediaEngine, UnboundedReceiver<MediaEvent>), MediaError> {
         let runtime = Handle::try_current().map_err(|e| MediaError::NoRuntime(e.to_string()))?;
         let ports = Arc::new(Ports::new(bind_ip, ports)?);
-        let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let sent = Arc::new(AtomicU64::new(0));
-        runtime.spawn(run(command_rx, event_tx.clone(), sent.clone()));
+        let mut senders = Vec::new();
+        for index in 0..shards.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            // Built here so a failure is reported to the caller, not lost in the thread.
+            let shard_runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let (events, sent) = (event_tx.clone(), sent.clone());
+            std::thread::Builder::new()
+                .name(format!("ld-media-pacer-{index}"))
+                .spawn(move || shard_runtime.block_on(shard::run(rx, events, sent)))?;
+            senders.push(tx);
+        }
         let shared = Arc::new(Shared {
             runtime,
             ports,
-            commands,
+            shards: senders.into(),
+            next_shard: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             next_play: AtomicU64::new(1),
             events: event_tx,
             sent,
-            open: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
         });
         Ok((MediaEngine { shared }, event_rx))
     }
@@ -163,49 +152,68 @@ impl MediaEngine {
         self.shared.sent.load(Ordering::Relaxed)
     }
 
+    /// Number of pacing shards (threads).
+    pub fn shard_count(&self) -> usize {
+        self.shared.shards.len()
+    }
+
     /// The address sessions bind to (for `c=` in SDP).
     pub fn bind_ip(&self) -> IpAddr {
         self.shared.ports.ip
     }
 
-    /// Binds a UDP socket on a free even port of the range and starts receiving on it.
+    /// Binds a free even port (RTP) and the odd one above it (RTCP), puts the session on the
+    /// next shard, and starts receiving.
     pub fn open_session(&self) -> Result<SessionHandle, MediaError> {
-        let (std_socket, lease) = self.shared.ports.bind()?;
+        let (rtp, rtcp, lease) = self.shared.ports.bind()?;
         let port = lease.port;
         // `from_std` needs the runtime's reactor; we may be called from any thread.
         let _guard = self.shared.runtime.enter();
-        let sender = std_socket.try_clone()?;
-        let socket = Arc::new(Bound {
-            socket: UdpSocket::from_std(std_socket)?,
-            sender,
-            _lease: lease,
-        });
+        let socket = Arc::new(Bound::new(rtp, rtcp, lease)?);
         let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
+        let shard =
+            self.shared.next_shard.fetch_add(1, Ordering::Relaxed) % self.shared.shards.len();
         let reset_latch = Arc::new(AtomicBool::new(false));
         let (rx_config, rx_config_rx) = watch::channel(RxConfig::default());
         let rx_config = Arc::new(rx_config);
-        let receiver = self.shared.runtime.spawn(receive(
-            id,
-            socket.clone(),
-            reset_latch.clone(),
-            rx_config_rx,
-            self.shared.commands.clone(),
-            self.shared.events.clone(),
-        ));
+        let config = StreamConfig::random(Codec::Pcma);
+        let stats = Arc::new(SendStats::default());
+        let origin = Instant::now();
         let open = Command::Open {
             id,
-            socket,
-            receiver,
-            reset_latch,
-            rx_config: rx_config.clone(),
+            socket: socket.clone(),
+            reset_latch: reset_latch.clone(),
+            config,
+            origin,
+            stats: stats.clone(),
         };
-        if self.shared.commands.send(open).is_err() {
+        if self.shared.shards[shard].send(open).is_err() {
             return Err(MediaError::EngineStopped);
         }
-        lock(&self.shared.open).insert(id);
+        self.shared.runtime.spawn(receive(RxContext {
+            id,
+            shard,
+            socket,
+            reset_latch,
+            config: rx_config_rx,
+            shards: self.shared.shards.clone(),
+            events: self.shared.events.clone(),
+            stats,
+            ssrc: config.ssrc,
+            ts_origin: (origin, config.initial_ts),
+        }));
+        lock(&self.shared.sessions).insert(
+            id,
+            Entry {
+                shard,
+                partner: None,
+                rx_config: rx_config.clone(),
+            },
+        );
         Ok(SessionHandle {
             id,
             port,
+            shard,
             shared: self.shared.clone(),
             closed: AtomicBool::new(false),
             rx_config,
@@ -216,42 +224,103 @@ impl MediaEngine {
     /// `b` and vice versa, each leg with its own SSRC and numbering (RFC 3550 §7.2), through a
     /// small reorder buffer, transcoded when the legs' codecs differ; RFC 4733 digits are
     /// forwarded and still reported. A playback on a leg pauses the relay to that leg. Any
-    /// earlier bridge of either session is undone.
+    /// earlier bridge of either session is undone. The legs may live on different shards.
     pub fn bridge(&self, a: SessionId, b: SessionId) -> Result<(), MediaError> {
         if a == b {
             return Err(MediaError::BridgeToSelf(a.0));
         }
-        {
-            let open = lock(&self.shared.open);
-            for id in [a, b] {
-                if !open.contains(&id) {
-                    return Err(MediaError::UnknownSession(id.0));
-                }
+        let mut map = lock(&self.shared.sessions);
+        for id in [a, b] {
+            if !map.contains_key(&id) {
+                return Err(MediaError::UnknownSession(id.0));
             }
         }
-        self.shared
-            .commands
-            .send(Command::Bridge { a, b })
-            .map_err(|_| MediaError::EngineStopped)
+        for id in [a, b] {
+            self.shared.unlink(&mut map, id);
+        }
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(e) = map.get_mut(&me) {
+                e.partner = Some(other);
+            }
+            self.shared.relay_direction(&map, other, Some(me));
+        }
+        Ok(())
     }
 
     /// Undoes the bridge of `a` (both directions), if any.
     pub fn unbridge(&self, a: SessionId) {
-        // Nothing to undo once the engine is gone.
-        let _ = self.shared.commands.send(Command::Unbridge { id: a });
+        let mut map = lock(&self.shared.sessions);
+        self.shared.unlink(&mut map, a);
+    }
+}
+
+impl Shared {
+    /// Sets where packets received on `from` are relayed: into `to`, or nowhere.
+    fn relay_direction(
+        &self,
+        map: &HashMap<SessionId, Entry>,
+        from: SessionId,
+        to: Option<SessionId>,
+    ) {
+        let target = to.and_then(|t| map.get(&t).map(|e| (t, e.shard)));
+        if let Some(e) = map.get(&from) {
+            e.rx_config.send_modify(|c| c.relay_to = target);
+        }
+        // The destination stream's pacer accepts packets from `from` only.
+        if let Some((to, shard)) = target {
+            self.command(
+                shard,
+                Command::SetRelaySource {
+                    id: to,
+                    from: Some(from),
+                },
+            );
+        }
+    }
+
+    /// Undoes the bridge of `id` in both directions, if any.
+    fn unlink(&self, map: &mut HashMap<SessionId, Entry>, id: SessionId) {
+        let Some(partner) = map.get_mut(&id).and_then(|e| e.partner.take()) else {
+            return;
+        };
+        if let Some(e) = map.get_mut(&partner) {
+            e.partner = None;
+        }
+        for (me, other) in [(id, partner), (partner, id)] {
+            self.relay_direction(map, me, None);
+            if let Some(e) = map.get(&other) {
+                self.command(
+                    e.shard,
+                    Command::SetRelaySource {
+                        id: other,
+                        from: None,
+                    },
+                );
+            }
+        }
+    }
+
+    fn command(&self, shard: usize, command: Command) {
+        // A shard only stops with the engine; then there is nothing left to do.
+        if let Some(tx) = self.shards.get(shard) {
+            if tx.send(command).is_err() {
+                debug!(shard, "media shard stopped, command dropped");
+            }
+        }
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means another thread panicked holding it; the set is still valid.
+    // A poisoned lock only means another thread panicked holding it; the map is still valid.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One media session; closing it (or dropping it) stops its stream and frees its port.
+/// One media session; closing it (or dropping it) stops its stream and frees its ports.
 #[derive(Debug)]
 pub struct SessionHandle {
     id: SessionId,
     port: u16,
+    shard: usize,
     shared: Arc<Shared>,
     closed: AtomicBool,
     rx_config: Arc<watch::Sender<RxConfig>>,
@@ -262,7 +331,7 @@ impl SessionHandle {
         self.id
     }
 
-    /// The local RTP port (RTCP would be `local_port() + 1`).
+    /// The local RTP port; RTCP is bound on `local_port() + 1` (RFC 3550 §11).
     pub fn local_port(&self) -> u16 {
         self.port
     }
@@ -271,12 +340,18 @@ impl SessionHandle {
         SocketAddr::new(self.shared.ports.ip, self.port)
     }
 
+    /// The local RTCP address (the RTP port + 1).
+    pub fn local_rtcp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.shared.ports.ip, self.port + 1)
+    }
+
     /// Sets the destination from the SDP and the negotiated codec. A later packet from another
     /// address moves the destination there (symmetric RTP, RFC 4961).
     pub fn set_remote(&self, addr: SocketAddr, codec: Codec, payload_type: u8) {
         self.rx_config.send_modify(|c| {
             c.codec = codec;
             c.payload_type = payload_type;
+            c.remote = Some(addr);
         });
         self.send(Command::SetRemote {
             id: self.id,
@@ -288,6 +363,10 @@ impl SessionHandle {
 
     /// Plays the prompts in order (forever if `looped`), replacing what was playing.
     pub fn play(&self, prompts: Vec<Arc<Prompt>>, looped: bool) -> PlayId {
+        let codec = self.rx_config.borrow().codec;
+        for p in &prompts {
+            p.prepare(codec);
+        }
         let play = PlayId(self.shared.next_play.fetch_add(1, Ordering::Relaxed));
         self.send(Command::Play {
             id: self.id,
@@ -332,20 +411,22 @@ impl SessionHandle {
         self.rx_config.send_modify(|c| c.rtp_timeout = timeout);
     }
 
-    /// Stops the stream and releases the port (also done on drop).
+    /// Stops the stream, sends an RTCP BYE (RFC 3550 §6.6) and releases the ports (also done
+    /// on drop).
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            lock(&self.shared.open).remove(&self.id);
+            {
+                let mut map = lock(&self.shared.sessions);
+                self.shared.unlink(&mut map, self.id);
+                map.remove(&self.id);
+            }
+            self.rx_config.send_modify(|c| c.closing = true);
             self.send(Command::Close { id: self.id });
         }
     }
 
     fn send(&self, command: Command) {
-        // The engine task only ends when every handle is gone, or with the runtime; then
-        // there is nothing left to do with the command.
-        if self.shared.commands.send(command).is_err() {
-            debug!(session = self.id.0, "media engine stopped, command dropped");
-        }
+        self.shared.command(self.shard, command);
     }
 }
 
@@ -355,288 +436,9 @@ impl Drop for SessionHandle {
     }
 }
 
-/// A bound RTP socket. Field order matters: the socket is closed before the port returns to
-/// the pool, so a new session never fails to bind a port the pool calls free.
-#[derive(Debug)]
-struct Bound {
-    /// Receive side, registered with the tokio reactor.
-    socket: UdpSocket,
-    /// Send side: a duplicate of the same non-blocking socket, used with plain `send_to`.
-    /// tokio's `try_send_to` reports WouldBlock until the reactor has seen the socket
-    /// writable, which would drop the first packet of a fresh session (its marker packet).
-    sender: StdUdpSocket,
-    _lease: PortLease,
-}
-
-#[derive(Debug)]
-struct Ports {
-    ip: IpAddr,
-    /// Even ports p with p + 1 in the range.
-    candidates: Vec<u16>,
-    state: Mutex<PortState>,
-    range: (u16, u16),
-}
-
-#[derive(Debug, Default)]
-struct PortState {
-    used: BTreeSet<u16>,
-    /// Where the next search starts: rotating avoids reusing a just-freed port, whose late
-    /// packets from the previous call would otherwise reach the next one.
-    cursor: usize,
-}
-
-impl Ports {
-    fn new(ip: IpAddr, range: RangeInclusive<u16>) -> Result<Ports, MediaError> {
-        let (start, end) = (*range.start(), *range.end());
-        let candidates: Vec<u16> = (start..end).filter(|p| p % 2 == 0).collect();
-        if candidates.is_empty() {
-            return Err(MediaError::PortsExhausted { start, end });
-        }
-        Ok(Ports {
-            ip,
-            candidates,
-            state: Mutex::new(PortState::default()),
-            range: (start, end),
-        })
-    }
-
-    fn bind(self: &Arc<Self>) -> Result<(StdUdpSocket, PortLease), MediaError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let n = self.candidates.len();
-        for k in 0..n {
-            let i = (state.cursor + k) % n;
-            let port = self.candidates[i];
-            if state.used.contains(&port) {
-                continue;
-            }
-            // Another process may hold the port: then try the next one.
-            let Ok(socket) = StdUdpSocket::bind(SocketAddr::new(self.ip, port)) else {
-                continue;
-            };
-            socket.set_nonblocking(true)?;
-            state.used.insert(port);
-            state.cursor = (i + 1) % n;
-            let lease = PortLease {
-                ports: self.clone(),
-                port,
-            };
-            return Ok((socket, lease));
-        }
-        Err(MediaError::PortsExhausted {
-            start: self.range.0,
-            end: self.range.1,
-        })
-    }
-}
-
-#[derive(Debug)]
-struct PortLease {
-    ports: Arc<Ports>,
-    port: u16,
-}
-
-impl Drop for PortLease {
-    fn drop(&mut self) {
-        let mut state = self.ports.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.used.remove(&self.port);
-    }
-}
-
-struct Session {
-    socket: Arc<Bound>,
-    receiver: JoinHandle<()>,
-    reset_latch: Arc<AtomicBool>,
-    rx_config: Arc<watch::Sender<RxConfig>>,
-    remote: Option<SocketAddr>,
-    got_first_packet: bool,
-}
-
-/// Most commands handled between two pacing passes, so a command storm cannot delay frames.
-const COMMAND_BATCH: usize = 256;
-
-/// The engine task: the pacer for every session.
-async fn run(
-    mut commands: UnboundedReceiver<Command>,
-    events: UnboundedSender<MediaEvent>,
-    sent_counter: Arc<AtomicU64>,
-) {
-    let mut pacer = Pacer::new();
-    let mut sessions: HashMap<SessionId, Session> = HashMap::new();
-    let mut dropped: u64 = 0;
-    loop {
-        let command = match pacer.poll_timeout() {
-            Some(at) => tokio::select! {
-                biased;
-                c = commands.recv() => Some(c),
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => None,
-            },
-            None => Some(commands.recv().await),
-        };
-        match command {
-            Some(None) => break,
-            Some(Some(c)) => {
-                let now = Instant::now();
-                handle(c, now, &mut pacer, &mut sessions, &events);
-                for _ in 1..COMMAND_BATCH {
-                    let Ok(c) = commands.try_recv() else { break };
-                    handle(c, now, &mut pacer, &mut sessions, &events);
-                }
-            }
-            None => {}
-        }
-        pacer.handle_timeout(Instant::now());
-        let mut sent = 0u64;
-        while let Some(t) = pacer.poll_transmit() {
-            let Some(session) = sessions.get(&SessionId(t.stream.0)) else {
-                continue;
-            };
-            // No destination yet (c=0.0.0.0 hold, or set_remote not called): time runs on,
-            // nothing is sent.
-            let Some(dest) = session.remote else { continue };
-            match session.socket.sender.send_to(&t.packet, dest) {
-                Ok(_) => sent += 1,
-                Err(e) => {
-                    dropped += 1;
-                    if dropped.is_power_of_two() {
-                        warn!(error = %e, dropped, "RTP send failed, packet dropped");
-                    }
-                }
-            }
-        }
-        sent_counter.fetch_add(sent, Ordering::Relaxed);
-        while let Some(e) = pacer.poll_event() {
-            let (stream, kind) = match e {
-                PacerEvent::PlaybackFinished { stream, play } => {
-                    (stream, MediaEventKind::PlaybackFinished(play))
-                }
-                PacerEvent::PlaybackStopped { stream, play } => {
-                    (stream, MediaEventKind::PlaybackStopped(play))
-                }
-            };
-            emit(&events, SessionId(stream.0), kind);
-        }
-    }
-    for (_, s) in sessions.drain() {
-        s.receiver.abort();
-    }
-}
-
 fn emit(events: &UnboundedSender<MediaEvent>, session: SessionId, kind: MediaEventKind) {
     // The daemon may have dropped the receiver while shutting down; nothing to do then.
     let _ = events.send(MediaEvent { session, kind });
-}
-
-fn handle(
-    command: Command,
-    now: Instant,
-    pacer: &mut Pacer,
-    sessions: &mut HashMap<SessionId, Session>,
-    events: &UnboundedSender<MediaEvent>,
-) {
-    match command {
-        Command::Open {
-            id,
-            socket,
-            receiver,
-            reset_latch,
-            rx_config,
-        } => {
-            pacer.add_stream(now, StreamId(id.0), StreamConfig::random(Codec::Pcma));
-            sessions.insert(
-                id,
-                Session {
-                    socket,
-                    receiver,
-                    reset_latch,
-                    rx_config,
-                    remote: None,
-                    got_first_packet: false,
-                },
-            );
-        }
-        Command::SetRemote {
-            id,
-            addr,
-            codec,
-            payload_type,
-        } => {
-            let Some(s) = sessions.get_mut(&id) else {
-                return;
-            };
-            s.remote = Some(addr);
-            // Let the receive task report its current source again, so a peer whose packets
-            // come from elsewhere than its SDP says is latched again (RFC 4961).
-            s.reset_latch.store(true, Ordering::Release);
-            pacer.set_codec(StreamId(id.0), codec, payload_type);
-        }
-        Command::Play {
-            id,
-            play,
-            prompts,
-            looped,
-        } => pacer.play_with_id(now, StreamId(id.0), play, prompts, looped),
-        Command::Stop { id } => pacer.stop(now, StreamId(id.0)),
-        Command::SetTelephoneEvent { id, payload_type } => {
-            pacer.set_telephone_event(StreamId(id.0), payload_type)
-        }
-        Command::SendDtmf {
-            id,
-            digit,
-            duration_ms,
-        } => {
-            if !pacer.send_dtmf(now, StreamId(id.0), digit, duration_ms) {
-                debug!(session = id.0, %digit, "digit not sent: no telephone-event or not a digit");
-            }
-        }
-        Command::Bridge { a, b } => {
-            for id in [a, b] {
-                if let Some(old) = pacer.unbridge(StreamId(id.0)) {
-                    set_bridged(sessions, SessionId(old.0), false);
-                }
-            }
-            if pacer.bridge(StreamId(a.0), StreamId(b.0)) {
-                set_bridged(sessions, a, true);
-                set_bridged(sessions, b, true);
-            }
-        }
-        Command::Unbridge { id } => {
-            if let Some(old) = pacer.unbridge(StreamId(id.0)) {
-                set_bridged(sessions, id, false);
-                set_bridged(sessions, SessionId(old.0), false);
-            }
-        }
-        Command::Relay { id, packet } => pacer.relay_packet(now, StreamId(id.0), packet),
-        Command::Close { id } => {
-            if let Some(old) = pacer.unbridge(StreamId(id.0)) {
-                set_bridged(sessions, SessionId(old.0), false);
-            }
-            pacer.remove_stream(StreamId(id.0));
-            if let Some(s) = sessions.remove(&id) {
-                // Dropping the receive task drops its socket reference; the port is freed
-                // when the last one goes.
-                s.receiver.abort();
-            }
-        }
-        Command::Received { id, from } => {
-            let Some(s) = sessions.get_mut(&id) else {
-                return;
-            };
-            if !s.got_first_packet {
-                s.got_first_packet = true;
-                emit(events, id, MediaEventKind::FirstPacketReceived { from });
-            }
-            if s.remote != Some(from) {
-                info!(session = id.0, ?from, previous = ?s.remote, "symmetric RTP: sending to the packets' source");
-                s.remote = Some(from);
-            }
-        }
-    }
-}
-
-fn set_bridged(sessions: &HashMap<SessionId, Session>, id: SessionId, bridged: bool) {
-    if let Some(s) = sessions.get(&id) {
-        s.rx_config.send_modify(|c| c.bridged = bridged);
-    }
 }
 
 #[cfg(test)]

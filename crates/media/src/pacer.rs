@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::dtmf::{rfc4733_packets, EventPacket, UPDATE_INTERVAL};
 use crate::prompt::{Prompt, FRAME_SAMPLES};
-use crate::relay::{JitterBuffer, RelayPacket, Rewriter, Transcoder};
+use crate::relay::{JitterBuffer, RelayPacket, RelaySource, Rewriter, Transcoder};
 use crate::rtp::RtpHeader;
 use crate::Codec;
 
@@ -142,16 +142,57 @@ impl DtmfSending {
 }
 
 /// The relay into this stream from its bridge partner.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RelayIn {
+    /// The only stream whose packets are accepted: a packet still in flight from a former
+    /// partner must not leak into a new bridge.
+    from: StreamId,
     jitter: JitterBuffer,
     rewriter: Rewriter,
     /// The partner's codec, payload type and telephone-event type, as of its last packet.
-    source: Option<(Codec, u8, Option<u8>)>,
+    source: Option<RelaySource>,
     /// Sequence number of the last relayed packet sent: anything else sent since (a
     /// playback, a digit) means the mapping must be re-synchronised.
     last_out_seq: Option<u16>,
     transcoder: Transcoder,
+}
+
+impl RelayIn {
+    fn new(from: StreamId) -> RelayIn {
+        RelayIn {
+            from,
+            jitter: JitterBuffer::default(),
+            rewriter: Rewriter::default(),
+            source: None,
+            last_out_seq: None,
+            transcoder: Transcoder::default(),
+        }
+    }
+}
+
+/// What a service pass produces, plus the pool of packet buffers: sent buffers come back
+/// through [`Pacer::recycle`], so the steady state allocates nothing per packet.
+#[derive(Debug, Default)]
+struct Out {
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<PacerEvent>,
+    pool: Vec<Vec<u8>>,
+}
+
+/// Buffers kept for reuse: more than one pacing pass of a loaded shard needs.
+const POOL_MAX: usize = 4096;
+
+impl Out {
+    /// Queues one packet; false if the header cannot be built (payload type > 127).
+    fn packet(&mut self, id: StreamId, header: RtpHeader, payload: &[u8]) -> bool {
+        let mut packet = self.pool.pop().unwrap_or_default();
+        if header.write_packet(payload, &mut packet).is_err() {
+            self.pool.push(packet);
+            return false;
+        }
+        self.transmits.push_back(Transmit { stream: id, packet });
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -205,19 +246,11 @@ impl Stream {
         [playing, dtmf, relay].into_iter().flatten().min()
     }
 
-    fn emit(
-        &mut self,
-        id: StreamId,
-        header: RtpHeader,
-        payload: &[u8],
-        transmits: &mut VecDeque<Transmit>,
-    ) -> bool {
-        let mut packet = Vec::new();
-        if header.write_packet(payload, &mut packet).is_err() {
+    fn emit(&mut self, id: StreamId, header: RtpHeader, payload: &[u8], out: &mut Out) -> bool {
+        if !out.packet(id, header, payload) {
             return false;
         }
         self.next_seq = header.sequence.wrapping_add(1);
-        transmits.push_back(Transmit { stream: id, packet });
         true
     }
 
@@ -241,20 +274,14 @@ impl Stream {
     }
 
     /// Sends everything due at `now`: audio frames, telephone-events, relayed packets.
-    fn service(
-        &mut self,
-        id: StreamId,
-        now: Instant,
-        transmits: &mut VecDeque<Transmit>,
-        events: &mut VecDeque<PacerEvent>,
-    ) {
-        self.service_dtmf(id, now, transmits);
+    fn service(&mut self, id: StreamId, now: Instant, out: &mut Out) {
+        self.service_dtmf(id, now, out);
         let dtmf_active = self.dtmf.is_some();
-        service_playing(self, id, now, dtmf_active, transmits, events);
-        self.service_relay(id, now, transmits);
+        service_playing(self, id, now, dtmf_active, out);
+        self.service_relay(id, now, out);
     }
 
-    fn service_dtmf(&mut self, id: StreamId, now: Instant, transmits: &mut VecDeque<Transmit>) {
+    fn service_dtmf(&mut self, id: StreamId, now: Instant, out: &mut Out) {
         let Some(pt) = self.telephone_event else {
             // No telephone-event negotiated: nothing can carry the digits.
             self.dtmf = None;
@@ -274,7 +301,7 @@ impl Stream {
                     timestamp: d.ts,
                     ssrc: self.config.ssrc,
                 };
-                if self.emit(id, header, &p.payload, transmits) {
+                if self.emit(id, header, &p.payload, out) {
                     self.last_ts = Some(d.ts);
                 }
             }
@@ -297,7 +324,7 @@ impl Stream {
         }
     }
 
-    fn service_relay(&mut self, id: StreamId, now: Instant, transmits: &mut VecDeque<Transmit>) {
+    fn service_relay(&mut self, id: StreamId, now: Instant, out: &mut Out) {
         let Some(mut relay) = self.relay.take() else {
             return;
         };
@@ -309,7 +336,12 @@ impl Stream {
                 relay.last_out_seq = None;
                 continue;
             }
-            let Some((codec, pt, te)) = relay.source else {
+            let Some(RelaySource {
+                codec,
+                payload_type: pt,
+                telephone_event: te,
+            }) = relay.source
+            else {
                 continue;
             };
             let (out_pt, payload) = if Some(packet.payload_type) == te {
@@ -338,7 +370,7 @@ impl Stream {
                 timestamp: ts,
                 ssrc: self.config.ssrc,
             };
-            if self.emit(id, header, &payload, transmits) {
+            if self.emit(id, header, &payload, out) {
                 relay.last_out_seq = Some(seq);
                 self.last_ts = Some(ts);
             }
@@ -353,8 +385,7 @@ pub struct Pacer {
     streams: HashMap<StreamId, Stream>,
     /// Earliest deadline first; an entry is live only if it equals its stream's `scheduled`.
     timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<PacerEvent>,
+    out: Out,
     next_play: u64,
 }
 
@@ -390,7 +421,7 @@ impl Pacer {
         self.unbridge(id);
         if let Some(mut s) = self.streams.remove(&id) {
             if let Some(p) = s.playing.take() {
-                self.events.push_back(PacerEvent::PlaybackStopped {
+                self.out.events.push_back(PacerEvent::PlaybackStopped {
                     stream: id,
                     play: p.id,
                 });
@@ -474,7 +505,7 @@ impl Pacer {
     pub fn stop(&mut self, _now: Instant, id: StreamId) {
         if let Some(s) = self.streams.get_mut(&id) {
             if let Some(p) = s.playing.take() {
-                self.events.push_back(PacerEvent::PlaybackStopped {
+                self.out.events.push_back(PacerEvent::PlaybackStopped {
                     stream: id,
                     play: p.id,
                 });
@@ -511,8 +542,8 @@ impl Pacer {
         for (me, other) in [(a, b), (b, a)] {
             if let Some(s) = self.streams.get_mut(&me) {
                 s.partner = Some(other);
-                s.relay = Some(Box::default());
             }
+            self.set_relay_source(me, Some(other));
         }
         true
     }
@@ -543,21 +574,49 @@ impl Pacer {
         let Some(src) = self.streams.get(&from) else {
             return;
         };
-        let source = (
-            src.config.codec,
-            src.config.payload_type,
-            src.telephone_event,
-        );
+        let source = RelaySource {
+            codec: src.config.codec,
+            payload_type: src.config.payload_type,
+            telephone_event: src.telephone_event,
+        };
         let Some(to) = src.partner else { return };
+        self.relay_into(now, from, to, source, packet);
+    }
+
+    /// Lets stream `id` take relayed packets from `from` (a stream that may live in another
+    /// pacer: the engine shards streams over threads), or stops the relay into it with
+    /// `None`. This is one direction of a bridge; [`Pacer::bridge`] sets both.
+    pub fn set_relay_source(&mut self, id: StreamId, from: Option<StreamId>) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.relay.as_ref().map(|r| r.from) == from {
+            return;
+        }
+        s.relay = from.map(|f| Box::new(RelayIn::new(f)));
+        self.schedule(id);
+        self.prune();
+    }
+
+    /// A packet received on stream `from`, whose codec is `source`, to relay into `to`
+    /// (through its reorder buffer). Ignored unless `to` takes relayed packets from `from`.
+    pub fn relay_into(
+        &mut self,
+        now: Instant,
+        from: StreamId,
+        to: StreamId,
+        source: RelaySource,
+        packet: RelayPacket,
+    ) {
         let Some(dst) = self.streams.get_mut(&to) else {
             return;
         };
-        let Some(relay) = dst.relay.as_mut() else {
+        let Some(relay) = dst.relay.as_mut().filter(|r| r.from == from) else {
             return;
         };
         relay.source = Some(source);
         relay.jitter.push(now, packet);
-        dst.service(to, now, &mut self.transmits, &mut self.events);
+        dst.service(to, now, &mut self.out);
         self.schedule(to);
     }
 
@@ -580,18 +639,27 @@ impl Pacer {
                 continue;
             }
             s.scheduled = None;
-            s.service(id, now, &mut self.transmits, &mut self.events);
+            s.service(id, now, &mut self.out);
             self.schedule(id);
         }
         self.prune();
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.out.transmits.pop_front()
+    }
+
+    /// Gives a sent packet's buffer back for reuse (optional: buffers not returned are
+    /// simply allocated again).
+    pub fn recycle(&mut self, mut packet: Vec<u8>) {
+        if self.out.pool.len() < POOL_MAX {
+            packet.clear();
+            self.out.pool.push(packet);
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<PacerEvent> {
-        self.events.pop_front()
+        self.out.events.pop_front()
     }
 
     /// Puts the stream's next deadline on the heap unless already there.
@@ -625,14 +693,7 @@ impl Pacer {
 
 /// Sends the audio frames of one stream due at `now` (suppressed while a digit is sent) and
 /// reports the end of the playlist.
-fn service_playing(
-    s: &mut Stream,
-    id: StreamId,
-    now: Instant,
-    suppressed: bool,
-    transmits: &mut VecDeque<Transmit>,
-    events: &mut VecDeque<PacerEvent>,
-) {
+fn service_playing(s: &mut Stream, id: StreamId, now: Instant, suppressed: bool, out: &mut Out) {
     let codec = s.config.codec;
     let Some(playing) = s.playing.as_mut() else {
         return;
@@ -668,12 +729,10 @@ fn service_playing(
                 timestamp: ts,
                 ssrc: s.config.ssrc,
             };
-            let mut packet = Vec::with_capacity(crate::rtp::HEADER_LEN + payload.len());
-            if header.write_packet(payload, &mut packet).is_ok() {
+            if out.packet(id, header, payload) {
                 s.next_seq = s.next_seq.wrapping_add(1);
                 playing.marker_pending = false;
                 s.last_ts = Some(ts);
-                transmits.push_back(Transmit { stream: id, packet });
             }
         }
     }
@@ -681,7 +740,7 @@ fn service_playing(
     if finished {
         // Report the end once the last frame's 20 ms have elapsed (what the caller hears).
         if let Some(p) = s.playing.take() {
-            events.push_back(PacerEvent::PlaybackFinished {
+            out.events.push_back(PacerEvent::PlaybackFinished {
                 stream: id,
                 play: p.id,
             });

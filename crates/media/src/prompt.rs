@@ -1,5 +1,6 @@
-//! Prompts: WAV files decoded, resampled to 8 kHz and G.711-encoded ONCE at load, then shared
-//! by every call through `Arc` (a call holds a reference, never a copy).
+//! Prompts: WAV files decoded, resampled to 8 kHz (G.711) and 16 kHz (G.722) and encoded in
+//! every codec ONCE at load, then shared by every call through `Arc` (a call holds a
+//! reference, never a copy).
 //!
 //! Resampling uses `rubato`'s `FftFixedInOut` (synchronous FFT resampler with a
 //! Blackman-Harris windowed-sinc anti-aliasing filter), which handles any integer rate ratio
@@ -7,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use rubato::{FftFixedInOut, Resampler};
@@ -16,31 +17,58 @@ use crate::{Codec, MediaError};
 
 /// Samples per 20 ms frame at 8 kHz (RFC 3551 §4.5.14 default packetisation).
 pub const FRAME_SAMPLES: usize = 160;
-/// Output rate of every prompt.
+/// Rate of every prompt's linear samples and of its G.711 encodings.
 pub const SAMPLE_RATE: u32 = 8000;
+/// Rate of the audio a prompt's G.722 encoding is made from.
+pub const WIDEBAND_RATE: u32 = 16_000;
 /// Longest prompt accepted (hold music included): a sanity bound against corrupt headers.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-/// One prompt, at 8 kHz, padded with silence to whole 20 ms frames.
+/// One prompt, at 8 kHz, padded with silence to whole 20 ms frames, encoded in every codec.
+/// A 20 ms frame is 160 octets in all of them (G.722 at 64 kbit/s: 1280 bits).
 #[derive(Debug)]
 pub struct Prompt {
     name: String,
     pcma: Arc<[u8]>,
     pcmu: Arc<[u8]>,
+    /// Encoded at load from 16 kHz audio when the source has it; for an 8 kHz source (all
+    /// the shipped and TTS prompts), on first use by a G.722 call: most calls are G.711, and
+    /// the daemon's start should not pay for a codec no caller may use.
+    g722: OnceLock<Arc<[u8]>>,
     pcm: Arc<[i16]>,
 }
 
 impl Prompt {
-    /// Builds a prompt from 8 kHz linear samples: pads to whole frames, encodes both codecs.
+    /// Builds a prompt from 8 kHz linear samples: pads to whole frames, encodes every codec
+    /// (G.722 from the 8 kHz audio as its lower band: there is nothing above 4 kHz to code).
     pub fn from_pcm(name: impl Into<String>, mut pcm: Vec<i16>) -> Prompt {
-        let rem = pcm.len() % FRAME_SAMPLES;
-        if rem != 0 {
-            pcm.resize(pcm.len() + FRAME_SAMPLES - rem, 0);
-        }
+        pad_to_frames(&mut pcm, FRAME_SAMPLES);
         Prompt {
             name: name.into(),
             pcma: Codec::Pcma.encode(&pcm).into(),
             pcmu: Codec::Pcmu.encode(&pcm).into(),
+            g722: OnceLock::new(),
+            pcm: pcm.into(),
+        }
+    }
+
+    /// Builds a prompt from the same audio at 8 kHz (for G.711) and at 16 kHz (for G.722,
+    /// which then carries the 4-7 kHz band too). The 16 kHz audio is cut or padded to twice
+    /// the 8 kHz length so that every codec has the same frames.
+    pub fn from_pcm_wideband(
+        name: impl Into<String>,
+        mut pcm: Vec<i16>,
+        mut pcm16k: Vec<i16>,
+    ) -> Prompt {
+        pad_to_frames(&mut pcm, FRAME_SAMPLES);
+        pcm16k.resize(pcm.len() * 2, 0);
+        let mut g722 = Vec::with_capacity(pcm.len());
+        crate::g722::Encoder::new().encode(&pcm16k, &mut g722);
+        Prompt {
+            name: name.into(),
+            pcma: Codec::Pcma.encode(&pcm).into(),
+            pcmu: Codec::Pcmu.encode(&pcm).into(),
+            g722: OnceLock::from(Arc::from(g722)),
             pcm: pcm.into(),
         }
     }
@@ -59,7 +87,16 @@ impl Prompt {
         match codec {
             Codec::Pcma => &self.pcma,
             Codec::Pcmu => &self.pcmu,
+            Codec::G722 => self
+                .g722
+                .get_or_init(|| Codec::G722.encode(&self.pcm).into()),
         }
+    }
+
+    /// Makes sure the encoding for `codec` exists, so that the pacing thread never has to
+    /// encode (called by [`crate::SessionHandle::play`] on the caller's thread).
+    pub fn prepare(&self, codec: Codec) {
+        let _ = self.encoded(codec);
     }
 
     /// Number of 20 ms frames.
@@ -67,7 +104,9 @@ impl Prompt {
         self.pcm.len() / FRAME_SAMPLES
     }
 
-    /// One 20 ms frame (160 bytes) of the encoded prompt, `None` past the end.
+    /// One 20 ms frame (160 bytes) of the encoded prompt, `None` past the end. G.722 frames
+    /// are cut from one continuous encoding: a playback starting mid-prompt (or looping) meets
+    /// a decoder state from other audio, which its ADPCM re-adapts to within milliseconds.
     pub fn frame(&self, codec: Codec, index: usize) -> Option<&[u8]> {
         let start = index.checked_mul(FRAME_SAMPLES)?;
         self.encoded(codec).get(start..start + FRAME_SAMPLES)
@@ -85,7 +124,8 @@ impl Prompt {
 }
 
 /// Loads a WAV file (mono, or mixed down from any channel count; 16/24/32-bit integer or
-/// 32-bit float; any rate), resamples it once to 8 kHz and pre-encodes PCMA and PCMU.
+/// 32-bit float; any rate), resamples it once to 8 kHz (PCMA, PCMU) and 16 kHz (G.722) and
+/// pre-encodes all three.
 pub fn load_wav(path: &Path, name: &str) -> Result<Prompt, MediaError> {
     let reader = hound::WavReader::open(path).map_err(|source| match source {
         hound::Error::IoError(source) => MediaError::Io {
@@ -141,29 +181,45 @@ pub fn load_wav(path: &Path, name: &str) -> Result<Prompt, MediaError> {
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
         .collect();
 
-    let at_8k = resample_to_8k(&mono, spec.sample_rate).map_err(|reason| MediaError::Resample {
+    let to_pcm = |samples: Vec<f32>| -> Vec<i16> {
+        samples
+            .iter()
+            .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect()
+    };
+    let resample_err = |reason| MediaError::Resample {
         path: path.to_owned(),
         reason,
-    })?;
-    let pcm = at_8k
-        .iter()
-        .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect();
-    Ok(Prompt::from_pcm(name, pcm))
+    };
+    let pcm = to_pcm(resample(&mono, spec.sample_rate, SAMPLE_RATE).map_err(resample_err)?);
+    if spec.sample_rate <= SAMPLE_RATE {
+        // Nothing above 4 kHz to keep: G.722 codes the 8 kHz audio as its lower band.
+        return Ok(Prompt::from_pcm(name, pcm));
+    }
+    let pcm16k = to_pcm(resample(&mono, spec.sample_rate, WIDEBAND_RATE).map_err(resample_err)?);
+    Ok(Prompt::from_pcm_wideband(name, pcm, pcm16k))
 }
 
-/// Resamples mono audio to 8 kHz, compensating the filter delay so that output sample k is
-/// input time k/8000 s, and trimming to the input's duration.
-fn resample_to_8k(input: &[f32], rate: u32) -> Result<Vec<f32>, String> {
-    if rate == SAMPLE_RATE {
+fn pad_to_frames(pcm: &mut Vec<i16>, frame: usize) {
+    let rem = pcm.len() % frame;
+    if rem != 0 {
+        pcm.resize(pcm.len() + frame - rem, 0);
+    }
+}
+
+/// Resamples mono audio to `out_rate`, compensating the filter delay so that output sample k
+/// is input time k/out_rate s, and trimming to the input's duration. An 8 kHz source
+/// upsampled to 16 kHz simply has nothing above 4 kHz.
+fn resample(input: &[f32], rate: u32, out_rate: u32) -> Result<Vec<f32>, String> {
+    if rate == out_rate {
         return Ok(input.to_vec());
     }
-    let want = (input.len() as u64 * u64::from(SAMPLE_RATE)).div_ceil(u64::from(rate)) as usize;
+    let want = (input.len() as u64 * u64::from(out_rate)).div_ceil(u64::from(rate)) as usize;
     if input.is_empty() {
         return Ok(Vec::new());
     }
     // About 1024 input frames per chunk; rubato rounds up to a whole number of rate ratios.
-    let mut resampler = FftFixedInOut::<f32>::new(rate as usize, SAMPLE_RATE as usize, 1024, 1)
+    let mut resampler = FftFixedInOut::<f32>::new(rate as usize, out_rate as usize, 1024, 1)
         .map_err(|e| e.to_string())?;
     let delay = resampler.output_delay();
     let mut out = Vec::with_capacity(want + delay + 2048);

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::codec::{Decoder, Encoder};
 use crate::Codec;
 
 /// A received RTP packet kept for relaying (owned: it outlives the receive buffer).
@@ -14,6 +15,15 @@ pub struct RelayPacket {
     pub timestamp: u32,
     pub ssrc: u32,
     pub payload: Vec<u8>,
+}
+
+/// What the relay must know of the leg a packet came from: its negotiated audio codec and
+/// payload type, and its telephone-event type (RFC 4733 §7.1.1), to transcode or forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelaySource {
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub telephone_event: Option<u8>,
 }
 
 /// Most packets held while waiting for a missing one.
@@ -178,10 +188,15 @@ impl Rewriter {
     }
 }
 
-/// Converts relayed audio between the legs' codecs (decode to linear, encode again) when
-/// they differ; keeps the per-direction codec state (G.722 is stateful, G.711 is not).
+/// Converts relayed audio between the legs' codecs (decode to 8 kHz linear, encode again)
+/// when they differ, keeping the per-direction coder state (G.722 is stateful: its ADPCM
+/// predictors must see the whole stream). G.722 <-> G.711 goes through G.722's lower band,
+/// which is the 0-4 kHz audio at 8 kHz: no resampling, and 160 octets stay 160 octets.
 #[derive(Debug, Default)]
-pub struct Transcoder {}
+pub struct Transcoder {
+    coders: Option<(Decoder, Encoder)>,
+    pcm: Vec<i16>,
+}
 
 impl Transcoder {
     pub fn transcode<'a>(
@@ -193,12 +208,19 @@ impl Transcoder {
         if from == to {
             return std::borrow::Cow::Borrowed(payload);
         }
+        let stale = self
+            .coders
+            .as_ref()
+            .is_none_or(|(d, e)| d.codec() != from || e.codec() != to);
+        if stale {
+            self.coders = Some((Decoder::new(from), Encoder::new(to)));
+        }
         let mut out = Vec::with_capacity(payload.len());
-        out.extend(
-            payload
-                .iter()
-                .map(|&b| to.encode_sample(from.decode_sample(b))),
-        );
+        if let Some((decoder, encoder)) = self.coders.as_mut() {
+            self.pcm.clear();
+            decoder.decode_8k(payload, &mut self.pcm);
+            encoder.encode_8k(&self.pcm, &mut out);
+        }
         std::borrow::Cow::Owned(out)
     }
 }

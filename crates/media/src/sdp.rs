@@ -1,4 +1,5 @@
-//! SDP offer/answer for one audio stream (RFC 3264 over RFC 4566), G.711 + telephone-event.
+//! SDP offer/answer for one audio stream (RFC 3264 over RFC 4566): G.711, G.722 and
+//! telephone-event.
 //!
 //! Parsing uses the `sdp` crate; the choice of codec and the answer text are ours.
 
@@ -23,7 +24,7 @@ pub enum SdpError {
     Malformed(String),
     #[error("no active RTP/AVP audio stream in the offer")]
     NoAudio,
-    #[error("no common codec: neither PCMA nor PCMU offered")]
+    #[error("no common codec: none of PCMA, PCMU, G722 offered")]
     NoCommonCodec,
     #[error("no usable connection address (c=) for the audio stream")]
     NoConnection,
@@ -95,7 +96,9 @@ pub struct Negotiated {
 }
 
 /// Negotiates an SDP offer (RFC 3264 §6): the first active RTP/AVP audio stream carrying
-/// PCMA or PCMU; PCMA is preferred whatever the offer's order (French PSTN is A-law).
+/// PCMA, PCMU or G722; PCMA is preferred whatever the offer's order (French PSTN is A-law),
+/// then PCMU, then G722 (wideband is only chosen when the peer has no G.711: prompts are
+/// 8 kHz recordings and most calls reach the PSTN, where G.722 would be transcoded anyway).
 pub fn negotiate(offer: &[u8]) -> Result<Negotiated, SdpError> {
     let text = std::str::from_utf8(offer).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
     // An empty body is the common "no SDP" case (offerless INVITE): say so plainly.
@@ -203,6 +206,7 @@ fn is_active_avp_audio(media: &MediaDescription) -> bool {
 fn choose_codec(media: &MediaDescription) -> Option<Choice> {
     let mut pcma = None;
     let mut pcmu = None;
+    let mut g722 = None;
     let mut telephone_event = None;
     for format in &media.media_name.formats {
         let Ok(pt) = format.parse::<u8>() else {
@@ -212,7 +216,8 @@ fn choose_codec(media: &MediaDescription) -> Option<Choice> {
             continue;
         }
         match rtpmap(media, pt) {
-            // RFC 4566 §6: an rtpmap binds the payload type, static or dynamic.
+            // RFC 4566 §6: an rtpmap binds the payload type, static or dynamic. G722 is
+            // written with 8000 too (RFC 3551 §4.5.2).
             Some((name, rate)) => {
                 if rate != Codec::CLOCK_RATE {
                     continue;
@@ -223,6 +228,7 @@ fn choose_codec(media: &MediaDescription) -> Option<Choice> {
                 match Codec::from_name(&name) {
                     Some(Codec::Pcma) => _ = pcma.get_or_insert(pt),
                     Some(Codec::Pcmu) => _ = pcmu.get_or_insert(pt),
+                    Some(Codec::G722) => _ = g722.get_or_insert(pt),
                     None => {}
                 }
             }
@@ -230,14 +236,16 @@ fn choose_codec(media: &MediaDescription) -> Option<Choice> {
             None => match Codec::from_payload_type(pt) {
                 Some(Codec::Pcma) => _ = pcma.get_or_insert(pt),
                 Some(Codec::Pcmu) => _ = pcmu.get_or_insert(pt),
+                Some(Codec::G722) => _ = g722.get_or_insert(pt),
                 None => {}
             },
         }
     }
-    let (codec, payload_type) = match (pcma, pcmu) {
-        (Some(pt), _) => (Codec::Pcma, pt),
-        (None, Some(pt)) => (Codec::Pcmu, pt),
-        (None, None) => return None,
+    let (codec, payload_type) = match (pcma, pcmu, g722) {
+        (Some(pt), _, _) => (Codec::Pcma, pt),
+        (None, Some(pt), _) => (Codec::Pcmu, pt),
+        (None, None, Some(pt)) => (Codec::G722, pt),
+        (None, None, None) => return None,
     };
     Some(Choice {
         codec,
@@ -340,14 +348,17 @@ pub fn answer(
     out
 }
 
-/// Builds an SDP offer for an outbound leg: PCMA, PCMU, telephone-event 101 (RFC 3264 §5).
+/// Builds an SDP offer for an outbound leg: PCMA, PCMU, G722, telephone-event 101 (RFC 3264
+/// §5), in our order of preference.
 pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64, session_version: u64) -> String {
     let te = OFFER_TELEPHONE_EVENT_PT;
     let mut out = String::with_capacity(320);
     session_header(&mut out, local_ip, session_id, session_version);
-    out.push_str(&format!("m=audio {local_port} RTP/AVP 8 0 {te}\r\n"));
+    out.push_str(&format!("m=audio {local_port} RTP/AVP 8 0 9 {te}\r\n"));
     out.push_str("a=rtpmap:8 PCMA/8000\r\n");
     out.push_str("a=rtpmap:0 PCMU/8000\r\n");
+    // RFC 3551 §4.5.2: 8000 is G.722's RTP clock, though it samples at 16 kHz.
+    out.push_str("a=rtpmap:9 G722/8000\r\n");
     out.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\n"));
     out.push_str(&format!("a=fmtp:{te} 0-16\r\n"));
     out.push_str(&format!("a=ptime:{PTIME_MS}\r\n"));

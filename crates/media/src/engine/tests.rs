@@ -1,5 +1,6 @@
 use std::net::Ipv4Addr;
 
+use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 use super::*;
@@ -305,9 +306,12 @@ async fn send_dtmf_goes_out_as_rfc4733() {
 
 #[tokio::test]
 async fn bridge_relays_audio_both_ways_with_transcoding_and_digits() {
-    let (engine, mut events) = MediaEngine::start(LOCALHOST, 42_800..=42_899).unwrap();
+    let (engine, mut events) =
+        MediaEngine::start_with_shards(LOCALHOST, 42_800..=42_899, 2).unwrap();
     let caller_leg = engine.open_session().unwrap();
     let agent_leg = engine.open_session().unwrap();
+    // Round-robin: the legs live on different pacing shards, so the relay crosses threads.
+    assert_ne!(caller_leg.shard, agent_leg.shard);
     let caller = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let agent = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     caller_leg.set_remote(caller.local_addr().unwrap(), Codec::Pcma, 8);
@@ -401,4 +405,95 @@ async fn bridge_relays_audio_both_ways_with_transcoding_and_digits() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn g722_session_sends_payload_type_9_with_energy() {
+    let (engine, _events) = MediaEngine::start(LOCALHOST, 42_900..=42_949).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::G722, 9);
+    session.play(vec![tone(200)], false);
+    let mut decoder = crate::g722::Decoder::new();
+    let mut pcm = Vec::new();
+    for _ in 0..8 {
+        let (bytes, _) = recv_rtp(&peer).await;
+        let p = rtp::parse(&bytes).unwrap();
+        assert_eq!((p.payload_type, p.payload.len()), (9, 160));
+        decoder.decode(p.payload, &mut pcm);
+    }
+    assert_eq!(pcm.len(), 8 * 320, "16 kHz audio: 320 samples per 20 ms");
+    assert!(rms(&pcm[640..]) > 3000.0, "rms {}", rms(&pcm[640..]));
+}
+
+#[tokio::test]
+async fn rtcp_bye_both_ways_and_garbage_is_ignored() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 42_950..=42_999).unwrap();
+    let session = engine.open_session().unwrap();
+    assert_eq!(session.local_rtcp_addr().port(), session.local_port() + 1);
+    // The peer's RTP port is even, its RTCP the next one (RFC 3550 §11).
+    let (peer_rtp, peer_rtcp) = loop {
+        let rtp_sock = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+        let port = rtp_sock.local_addr().unwrap().port();
+        if let Ok(rtcp_sock) = UdpSocket::bind((LOCALHOST, port.wrapping_add(1))).await {
+            break (rtp_sock, rtcp_sock);
+        }
+    };
+    session.set_remote(peer_rtp.local_addr().unwrap(), Codec::Pcma, 8);
+    session.play(vec![tone(2000)], true);
+    let (bytes, _) = recv_rtp(&peer_rtp).await;
+    let our_ssrc = rtp::parse(&bytes).unwrap().ssrc;
+
+    // Garbage, then a BYE from the peer: reported once, nothing else breaks.
+    let rtcp_addr = session.local_rtcp_addr();
+    peer_rtcp.send_to(&[0xFF; 7], rtcp_addr).await.unwrap();
+    peer_rtcp
+        .send_to(&[0x80, 201, 0, 9], rtcp_addr)
+        .await
+        .unwrap();
+    let mut bye = Vec::new();
+    crate::rtcp::write_report(&mut bye, 0x5EE5, None, &[], "peer");
+    crate::rtcp::write_bye(&mut bye, 0x5EE5, Some("raccroché"));
+    peer_rtcp.send_to(&bye, rtcp_addr).await.unwrap();
+    loop {
+        let ev = next_event(&mut events).await;
+        if let MediaEventKind::RtcpBye { reason } = ev.kind {
+            assert_eq!(reason.as_deref(), Some("raccroché"));
+            break;
+        }
+    }
+    // RTP still flows after the garbage.
+    recv_rtp(&peer_rtp).await;
+
+    // Closing sends our report (an SR: we were sending) and a BYE to the peer's RTCP port,
+    // which is where its RTCP came from (symmetric RTCP).
+    session.close();
+    let mut buf = [0u8; 1500];
+    // A periodic report may come first (1.25-3.75 s after the start): skip it.
+    let packets = loop {
+        let (len, from) = timeout(WAIT, peer_rtcp.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(from, rtcp_addr);
+        let packets = crate::rtcp::parse_compound(&buf[..len]).unwrap();
+        if packets
+            .iter()
+            .any(|p| matches!(p, crate::rtcp::RtcpPacket::Bye { .. }))
+        {
+            break packets;
+        }
+    };
+    match &packets[0] {
+        crate::rtcp::RtcpPacket::SenderReport { ssrc, info, .. } => {
+            assert_eq!(*ssrc, our_ssrc);
+            // Payload octets only (RFC 3550 §6.4.1): 160 per G.711 packet.
+            assert!(info.packets >= 2 && info.octets % 160 == 0, "{info:?}");
+        }
+        other => panic!("expected an SR first, got {other:?}"),
+    }
+    assert!(packets.iter().any(|p| matches!(
+        p,
+        crate::rtcp::RtcpPacket::Bye { sources, .. } if sources == &vec![our_ssrc]
+    )));
 }

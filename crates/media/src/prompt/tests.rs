@@ -140,8 +140,9 @@ fn odd_lengths_are_padded_to_whole_frames_with_silence() {
     assert_eq!(p.frame_count(), 2);
     assert_eq!(p.frames(Codec::Pcma).count(), 2);
     let last = p.frame(Codec::Pcma, 1).unwrap();
-    assert_eq!(last[0], Codec::Pcma.encode_sample(1000));
-    assert!(last[1..].iter().all(|&b| b == Codec::Pcma.silence_byte()));
+    assert_eq!(last[0], crate::g711::alaw_encode(1000));
+    assert!(last[1..].iter().all(|&b| b == 0xD5), "A-law silence");
+    assert_eq!(p.frames(Codec::G722).count(), 2);
     assert!(p.frame(Codec::Pcmu, 2).is_none());
     assert!(p.frame(Codec::Pcmu, usize::MAX).is_none());
     assert_eq!(p.duration(), Duration::from_millis(40));
@@ -197,4 +198,62 @@ fn cache_loads_once_and_refuses_escapes() {
     let tts = Arc::new(Prompt::from_pcm("tts/1", vec![0; 320]));
     cache.insert("tts/1", tts.clone());
     assert!(Arc::ptr_eq(&cache.get_or_load("tts/1").unwrap(), &tts));
+}
+
+#[test]
+fn g722_is_encoded_from_16khz_audio_and_keeps_the_upper_band() {
+    // 1 kHz + 6 kHz at 16 kHz: G.711 (8 kHz) can only keep the first, G.722 keeps both.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.wav");
+    write_wav(
+        &path,
+        16_000,
+        1,
+        false,
+        1.0,
+        &[(1000.0, 0.3), (6000.0, 0.3)],
+    );
+    let p = load_wav(&path, "wide").unwrap();
+    assert_eq!(p.encoded(Codec::G722).len(), p.encoded(Codec::Pcma).len());
+    let mut wide = Vec::new();
+    crate::g722::Decoder::new().decode(p.encoded(Codec::G722), &mut wide);
+    assert_eq!(wide.len(), 2 * p.pcm().len());
+    let body: Vec<f64> = wide[800..15_200]
+        .iter()
+        .map(|&s| f64::from(s) / 32768.0)
+        .collect();
+    let g = |f: f64| goertzel_at(&body, f, 16_000.0);
+    assert!(
+        g(6000.0) > 0.2 * g(1000.0),
+        "6 kHz lost: {} vs {}",
+        g(6000.0),
+        g(1000.0)
+    );
+    assert!(g(1000.0) > 100.0 * g(3000.0));
+    // The 8 kHz prompt itself has no 6 kHz (it would alias to 2 kHz).
+    let narrow: Vec<f64> = p.pcm()[400..7600]
+        .iter()
+        .map(|&s| f64::from(s) / 32768.0)
+        .collect();
+    assert!(goertzel_at(&narrow, 2000.0, 8000.0) < 1e-3 * goertzel_at(&narrow, 1000.0, 8000.0));
+
+    // A prompt made from 8 kHz samples only still plays in G.722 (lower band).
+    let p8 = Prompt::from_pcm("n", p.pcm().to_vec());
+    let back = Codec::G722.decode(p8.encoded(Codec::G722));
+    let e = |s: &[i16]| s.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+    let ratio = e(&back[400..]) / e(&p.pcm()[400..]);
+    assert!((0.7..1.3).contains(&ratio), "{ratio}");
+}
+
+/// Relative power of `f` in `x` sampled at `rate` (Goertzel, normalised by length).
+fn goertzel_at(x: &[f64], f: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / rate;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in x {
+        let s = v + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let n = x.len() as f64;
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (n * n)
 }

@@ -176,10 +176,13 @@ fn answer_and_offer_in_ipv6() {
 }
 
 #[test]
-fn offer_lists_pcma_pcmu_and_telephone_event() {
+fn offer_lists_pcma_pcmu_g722_and_telephone_event() {
     let o = offer(IpAddr::V4(Ipv4Addr::LOCALHOST), 30000, 1, 1);
-    assert!(o.contains("m=audio 30000 RTP/AVP 8 0 101\r\n"));
+    assert!(o.contains("m=audio 30000 RTP/AVP 8 0 9 101\r\n"));
     assert!(o.contains("a=rtpmap:0 PCMU/8000\r\n"));
+    assert!(o.contains("a=rtpmap:9 G722/8000\r\n"));
+    // Our own offer negotiates to PCMA.
+    assert_eq!(negotiate(o.as_bytes()).unwrap().codec, Codec::Pcma);
     assert!(o.ends_with("a=sendrecv\r\n"));
     assert!(!o.replace("\r\n", "").contains('\n'), "bare LF in {o:?}");
 }
@@ -235,4 +238,35 @@ fn random_mutations_never_panic() {
         }
         let _ = negotiate(&b);
     }
+}
+
+#[test]
+fn g722_is_chosen_only_without_g711_and_answered_with_its_8000_clock() {
+    // G722 first in the offer: PCMA still wins (and PCMU after it).
+    let o = offer_with(
+        "m=audio 6000 RTP/AVP 9 0 8 101",
+        "a=rtpmap:101 telephone-event/8000\r\n",
+    );
+    assert_eq!(negotiate(o.as_bytes()).unwrap().codec, Codec::Pcma);
+    let o = offer_with("m=audio 6000 RTP/AVP 9 0", "");
+    assert_eq!(negotiate(o.as_bytes()).unwrap().codec, Codec::Pcmu);
+    // G722 alone, static (no rtpmap) or bound by rtpmap to a dynamic type.
+    let o = offer_with(
+        "m=audio 6000 RTP/AVP 9 101",
+        "a=rtpmap:101 telephone-event/8000\r\n",
+    );
+    let n = negotiate(o.as_bytes()).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::G722, 9, Some(101))
+    );
+    let a = answer(&n, IpAddr::V4(Ipv4Addr::LOCALHOST), 30000, 1, 1);
+    assert!(a.contains("m=audio 30000 RTP/AVP 9 101\r\n"), "{a}");
+    assert!(a.contains("a=rtpmap:9 G722/8000\r\n"), "{a}");
+    let o = offer_with("m=audio 6000 RTP/AVP 112", "a=rtpmap:112 g722/8000\r\n");
+    let n = negotiate(o.as_bytes()).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Codec::G722, 112));
+    // "G722/16000" is a common mistake (the audio rate): not the RTP clock of RFC 3551.
+    let o = offer_with("m=audio 6000 RTP/AVP 112", "a=rtpmap:112 G722/16000\r\n");
+    assert_eq!(negotiate(o.as_bytes()), Err(SdpError::NoCommonCodec));
 }

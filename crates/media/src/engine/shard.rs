@@ -1,0 +1,268 @@
+//! One pacing shard: an OS thread with a current-thread tokio runtime that runs ONE
+//! [`Pacer`] for its share of the sessions (assigned round-robin at open).
+//!
+//! Why shards: on loopback a `sendto` costs 5-10 µs here, because the receiver's kernel
+//! delivery runs inside the sender's system call; one thread therefore tops out near
+//! 100-150k packets/s, i.e. 2,000-3,000 streams. One shard per core spreads the system calls
+//! over the cores while each shard keeps a single deadline heap for all its streams (not a
+//! timer per stream). The thread sleeps until `poll_timeout()`, sends what is due with a
+//! non-blocking `sendto`, and drains its command channel.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use socket2::SockAddr;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tracing::{debug, info, warn};
+
+use super::ports::Bound;
+use super::{emit, MediaEvent, MediaEventKind, SessionId};
+use crate::pacer::{Pacer, PacerEvent, PlayId, StreamConfig, StreamId};
+use crate::prompt::Prompt;
+use crate::relay::{RelayPacket, RelaySource};
+use crate::Codec;
+
+/// What a session has sent, for its RTCP sender reports (RFC 3550 §6.4.1): written by the
+/// shard, read by the session's receive task.
+#[derive(Debug, Default)]
+pub(super) struct SendStats {
+    pub packets: AtomicU32,
+    /// Payload octets (headers excluded, RFC 3550 §6.4.1).
+    pub octets: AtomicU32,
+}
+
+pub(super) enum Command {
+    Open {
+        id: SessionId,
+        socket: Arc<Bound>,
+        reset_latch: Arc<AtomicBool>,
+        config: StreamConfig,
+        origin: Instant,
+        stats: Arc<SendStats>,
+    },
+    SetRemote {
+        id: SessionId,
+        addr: SocketAddr,
+        codec: Codec,
+        payload_type: u8,
+    },
+    Play {
+        id: SessionId,
+        play: PlayId,
+        prompts: Vec<Arc<Prompt>>,
+        looped: bool,
+    },
+    Stop {
+        id: SessionId,
+    },
+    Close {
+        id: SessionId,
+    },
+    /// From a receive task: packets now come from `from`.
+    Received {
+        id: SessionId,
+        from: SocketAddr,
+    },
+    SetTelephoneEvent {
+        id: SessionId,
+        payload_type: Option<u8>,
+    },
+    SendDtmf {
+        id: SessionId,
+        digit: char,
+        duration_ms: u32,
+    },
+    /// Packets received on `from` (a session of any shard) are relayed into `id`, or none.
+    SetRelaySource {
+        id: SessionId,
+        from: Option<SessionId>,
+    },
+    /// From the receive task of `from`: a packet to relay into `to`, a session of this shard.
+    Relay {
+        from: SessionId,
+        to: SessionId,
+        source: RelaySource,
+        packet: RelayPacket,
+    },
+}
+
+struct Session {
+    socket: Arc<Bound>,
+    reset_latch: Arc<AtomicBool>,
+    stats: Arc<SendStats>,
+    /// Where to send, converted once for `sendto`.
+    remote: Option<(SocketAddr, SockAddr)>,
+    got_first_packet: bool,
+}
+
+/// Most commands handled between two pacing passes, so a command storm cannot delay frames.
+const COMMAND_BATCH: usize = 256;
+
+/// The shard's loop; ends when every sender of its command channel is gone.
+pub(super) async fn run(
+    mut commands: UnboundedReceiver<Command>,
+    events: UnboundedSender<MediaEvent>,
+    sent_counter: Arc<AtomicU64>,
+) {
+    let mut pacer = Pacer::new();
+    let mut sessions: HashMap<SessionId, Session> = HashMap::new();
+    let mut dropped: u64 = 0;
+    loop {
+        let command = match pacer.poll_timeout() {
+            Some(at) => tokio::select! {
+                biased;
+                c = commands.recv() => Some(c),
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => None,
+            },
+            None => Some(commands.recv().await),
+        };
+        match command {
+            Some(None) => break,
+            Some(Some(c)) => {
+                let now = Instant::now();
+                handle(c, now, &mut pacer, &mut sessions, &events);
+                for _ in 1..COMMAND_BATCH {
+                    let Ok(c) = commands.try_recv() else { break };
+                    handle(c, now, &mut pacer, &mut sessions, &events);
+                }
+            }
+            None => {}
+        }
+        pacer.handle_timeout(Instant::now());
+        let mut sent = 0u64;
+        while let Some(t) = pacer.poll_transmit() {
+            if let Some(session) = sessions.get(&SessionId(t.stream.0)) {
+                // No destination yet (c=0.0.0.0 hold, or set_remote not called): time runs
+                // on, nothing is sent.
+                if let Some((_, dest)) = &session.remote {
+                    match session.socket.send_rtp(&t.packet, dest) {
+                        Ok(_) => {
+                            sent += 1;
+                            let payload = t.packet.len().saturating_sub(crate::rtp::HEADER_LEN);
+                            session.stats.packets.fetch_add(1, Ordering::Relaxed);
+                            session
+                                .stats
+                                .octets
+                                .fetch_add(payload as u32, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            dropped += 1;
+                            if dropped.is_power_of_two() {
+                                warn!(error = %e, dropped, "RTP send failed, packet dropped");
+                            }
+                        }
+                    }
+                }
+            }
+            pacer.recycle(t.packet);
+        }
+        sent_counter.fetch_add(sent, Ordering::Relaxed);
+        while let Some(e) = pacer.poll_event() {
+            let (stream, kind) = match e {
+                PacerEvent::PlaybackFinished { stream, play } => {
+                    (stream, MediaEventKind::PlaybackFinished(play))
+                }
+                PacerEvent::PlaybackStopped { stream, play } => {
+                    (stream, MediaEventKind::PlaybackStopped(play))
+                }
+            };
+            emit(&events, SessionId(stream.0), kind);
+        }
+    }
+}
+
+fn handle(
+    command: Command,
+    now: Instant,
+    pacer: &mut Pacer,
+    sessions: &mut HashMap<SessionId, Session>,
+    events: &UnboundedSender<MediaEvent>,
+) {
+    match command {
+        Command::Open {
+            id,
+            socket,
+            reset_latch,
+            config,
+            origin,
+            stats,
+        } => {
+            pacer.add_stream(origin.min(now), StreamId(id.0), config);
+            sessions.insert(
+                id,
+                Session {
+                    socket,
+                    reset_latch,
+                    stats,
+                    remote: None,
+                    got_first_packet: false,
+                },
+            );
+        }
+        Command::SetRemote {
+            id,
+            addr,
+            codec,
+            payload_type,
+        } => {
+            let Some(s) = sessions.get_mut(&id) else {
+                return;
+            };
+            s.remote = Some((addr, SockAddr::from(addr)));
+            // Let the receive task report its current source again, so a peer whose packets
+            // come from elsewhere than its SDP says is latched again (RFC 4961).
+            s.reset_latch.store(true, Ordering::Release);
+            pacer.set_codec(StreamId(id.0), codec, payload_type);
+        }
+        Command::Play {
+            id,
+            play,
+            prompts,
+            looped,
+        } => pacer.play_with_id(now, StreamId(id.0), play, prompts, looped),
+        Command::Stop { id } => pacer.stop(now, StreamId(id.0)),
+        Command::SetTelephoneEvent { id, payload_type } => {
+            pacer.set_telephone_event(StreamId(id.0), payload_type)
+        }
+        Command::SendDtmf {
+            id,
+            digit,
+            duration_ms,
+        } => {
+            if !pacer.send_dtmf(now, StreamId(id.0), digit, duration_ms) {
+                debug!(session = id.0, %digit, "digit not sent: no telephone-event or not a digit");
+            }
+        }
+        Command::SetRelaySource { id, from } => {
+            pacer.set_relay_source(StreamId(id.0), from.map(|f| StreamId(f.0)))
+        }
+        Command::Relay {
+            from,
+            to,
+            source,
+            packet,
+        } => pacer.relay_into(now, StreamId(from.0), StreamId(to.0), source, packet),
+        Command::Close { id } => {
+            pacer.remove_stream(StreamId(id.0));
+            // The receive task ends by itself (it sees the session closing and sends the
+            // RTCP BYE); the ports are freed when the last socket reference goes.
+            sessions.remove(&id);
+        }
+        Command::Received { id, from } => {
+            let Some(s) = sessions.get_mut(&id) else {
+                return;
+            };
+            if !s.got_first_packet {
+                s.got_first_packet = true;
+                emit(events, id, MediaEventKind::FirstPacketReceived { from });
+            }
+            if s.remote.as_ref().map(|(a, _)| *a) != Some(from) {
+                info!(session = id.0, ?from, previous = ?s.remote.as_ref().map(|r| r.0), "symmetric RTP: sending to the packets' source");
+                s.remote = Some((from, SockAddr::from(from)));
+            }
+        }
+    }
+}
