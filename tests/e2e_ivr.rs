@@ -168,7 +168,10 @@ fn keys_sent_as_sip_info_drive_the_menu_too() {
     );
     assert!(acdd.log().contains("SipInfo"), "{}", acdd.log());
     let record = the_record(&acdd);
-    assert!(path_of(&record).contains(&"consentement".to_string()), "{record}");
+    assert!(
+        path_of(&record).contains(&"consentement".to_string()),
+        "{record}"
+    );
     assert_eq!(record["variables"]["consent"], "yes", "{record}");
 }
 

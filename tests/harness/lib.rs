@@ -6,6 +6,7 @@
 //! process exit), each bounded by a deadline; never a fixed sleep.
 
 pub mod acdd;
+pub mod agents;
 pub mod audio;
 pub mod kamailio;
 pub mod proc;

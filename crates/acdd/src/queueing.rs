@@ -159,6 +159,9 @@ struct Task {
     /// The citizen leg of a callback in progress.
     citizens: HashMap<CallbackId, mpsc::UnboundedSender<LegCmd>>,
     phones: HashMap<String, String>,
+    /// Calls to forget once the journal steps their end caused are written
+    /// (those steps need the call's SIP Call-ID).
+    gone: Vec<CallId>,
 }
 
 /// Starts the ACD task; `None` when no queue is configured.
@@ -198,6 +201,7 @@ pub fn start(
         bridged: HashMap::new(),
         citizens: HashMap::new(),
         phones,
+        gone: Vec::new(),
     };
     let join = tokio::spawn(task.run(rx, stop));
     Ok(Some((handle, join)))
@@ -211,6 +215,9 @@ impl Task {
         let mut probe = tokio::time::interval(REACHABILITY_EVERY);
         loop {
             self.drain();
+            for call in self.gone.drain(..) {
+                self.calls.remove(&call);
+            }
             let deadline = self.acd.poll_timeout();
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -274,7 +281,7 @@ impl Task {
                         let _ = o.to_leg.send(LegCmd::Hangup);
                     }
                 }
-                self.calls.remove(&call);
+                self.gone.push(call);
             }
             AcdIn::RequestCallback {
                 call,
@@ -366,11 +373,10 @@ impl Task {
                     }
                 }
                 let _ = self.acd.handle_agent_hangup(now, o.call);
-                if let Some(c) = self.calls.remove(&o.call) {
-                    if let Some(tx) = c.to_call {
-                        let _ = tx.send(ToCall::AgentHungUp);
-                    }
+                if let Some(tx) = self.calls.get(&o.call).and_then(|c| c.to_call.clone()) {
+                    let _ = tx.send(ToCall::AgentHungUp);
                 }
+                self.gone.push(o.call);
             }
             LegReport::CitizenAnswered { callback } => {
                 let _ = self

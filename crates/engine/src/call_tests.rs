@@ -268,7 +268,11 @@ fn queued_call(t0: Instant) -> Call {
     let mut c = call(QUEUED, t0);
     drain(&mut c);
     c.handle_media(t0, MediaIn::PlaybackFinished);
-    assert_eq!(drain(&mut c), vec![Action::Answer], "queueing happens answered");
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::Answer],
+        "queueing happens answered"
+    );
     c.handle_sip(t0, SipIn::Ack);
     assert_eq!(
         drain(&mut c),
@@ -288,7 +292,12 @@ fn queued_call_hears_announcements_over_the_music_then_reaches_an_agent() {
     let t0 = Instant::now();
     let mut c = queued_call(t0);
     let info = vec![PromptItem::EstimatedWait];
-    c.handle_queue(t0, QueueIn::Announce { prompts: info.clone() });
+    c.handle_queue(
+        t0,
+        QueueIn::Announce {
+            prompts: info.clone(),
+        },
+    );
     assert_eq!(drain(&mut c), vec![Action::Play { prompts: info }]);
     c.handle_media(t0, MediaIn::PlaybackFinished);
     assert_eq!(drain(&mut c), vec![Action::PlayHold], "back to the music");
@@ -297,13 +306,22 @@ fn queued_call_hears_announcements_over_the_music_then_reaches_an_agent() {
     assert_eq!(drain(&mut c), vec![Action::WaitingKey('1')]);
 
     let t1 = t0 + Duration::from_secs(40);
-    c.handle_queue(t1, QueueIn::Connected { agent: "agent3".into() });
+    c.handle_queue(
+        t1,
+        QueueIn::Connected {
+            agent: "agent3".into(),
+        },
+    );
     assert_eq!(drain(&mut c), vec![Action::StopPlayback]);
     assert!(!c.is_queued());
     let t2 = t1 + Duration::from_secs(120);
     c.handle_queue(t2, QueueIn::AgentHungUp);
     let actions = drain(&mut c);
-    assert_eq!(actions[0], Action::Bye, "the caller's leg ends with the agent's");
+    assert_eq!(
+        actions[0],
+        Action::Bye,
+        "the caller's leg ends with the agent's"
+    );
     let Action::Finished(s) = &actions[1] else {
         panic!("{actions:?}");
     };
@@ -384,7 +402,12 @@ fn the_callback_key_while_waiting_promises_a_callback_then_says_goodbye() {
     c.handle_media(t0, MediaIn::Dtmf('2'));
     assert_eq!(drain(&mut c), vec![Action::WaitingKey('2')]);
     let words = vec![PromptItem::File("fr/rappel-confirme".into())];
-    c.handle_queue(t0, QueueIn::CallbackPromised { prompts: words.clone() });
+    c.handle_queue(
+        t0,
+        QueueIn::CallbackPromised {
+            prompts: words.clone(),
+        },
+    );
     assert_eq!(
         drain(&mut c),
         vec![Action::StopPlayback, Action::Play { prompts: words }]

@@ -210,7 +210,8 @@ impl Store {
                 what,
             };
             Ok(JournalEntry {
-                at: Timestamp::from_millisecond(at).map_err(|e| corrupt(format!("journal at: {e}")))?,
+                at: Timestamp::from_millisecond(at)
+                    .map_err(|e| corrupt(format!("journal at: {e}")))?,
                 detail: serde_json::from_str(&detail)
                     .map_err(|e| corrupt(format!("journal detail: {e}")))?,
                 event,
@@ -312,8 +313,8 @@ impl RawCall {
             .final_status
             .map(|s| u16::try_from(s).map_err(|_| corrupt(format!("final_status {s}"))))
             .transpose()?;
-        let ivr_path = serde_json::from_str(&self.ivr_path)
-            .map_err(|e| corrupt(format!("ivr_path: {e}")))?;
+        let ivr_path =
+            serde_json::from_str(&self.ivr_path).map_err(|e| corrupt(format!("ivr_path: {e}")))?;
         let variables = serde_json::from_str(&self.variables)
             .map_err(|e| corrupt(format!("variables: {e}")))?;
         Ok(CallRecord {

@@ -64,6 +64,46 @@ text_enum!(HangupBy {
     Unknown => "unknown",
 });
 
+/// Instants as fixed-width RFC 3339 UTC with milliseconds
+/// ("2026-12-04T17:02:11.200Z"): the exports sort as text, and readers
+/// never see a varying number of digits.
+pub mod rfc3339_ms {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(t: &Timestamp) -> String {
+        t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional instants.
+    pub mod option {
+        use jiff::Timestamp;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            let text = Option::<String>::deserialize(d)?;
+            text.map(|t| t.parse().map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
 /// One call, as stored.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct CallRecord {
@@ -71,9 +111,13 @@ pub struct CallRecord {
     pub call_id: String,
     pub caller: String,
     pub called: String,
+    #[serde(with = "rfc3339_ms")]
     pub arrived_at: Timestamp,
+    #[serde(with = "rfc3339_ms::option")]
     pub early_media_at: Option<Timestamp>,
+    #[serde(with = "rfc3339_ms::option")]
     pub answered_at: Option<Timestamp>,
+    #[serde(with = "rfc3339_ms")]
     pub ended_at: Timestamp,
     pub outcome: Outcome,
     pub hangup_by: HangupBy,
@@ -86,12 +130,12 @@ pub struct CallRecord {
     /// The ACD queue the call went to, and when.
     #[serde(default)]
     pub queue: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "rfc3339_ms::option")]
     pub queued_at: Option<Timestamp>,
     /// The agent who answered, and when the caller was put through.
     #[serde(default)]
     pub agent: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "rfc3339_ms::option")]
     pub connected_at: Option<Timestamp>,
     /// The dialplan nodes the call went through, in order.
     #[serde(default)]
@@ -104,6 +148,7 @@ pub struct CallRecord {
 /// One step of the queue journal.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct JournalEntry {
+    #[serde(with = "rfc3339_ms")]
     pub at: Timestamp,
     /// snake_case name: `arrived`, `offered`, `offer_ended`, `answered`, `abandoned`,
     /// `call_ended`, `agent_state`, `callback_promised`, `callback_placed`, …
@@ -131,6 +176,17 @@ impl CallRecord {
             .answered_at
             .map(|a| self.ended_at.duration_since(a).as_secs_f64().max(0.0));
         self
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn instants_are_fixed_width_and_round_trip() {
+        let t: jiff::Timestamp = "2026-12-04T17:02:11.2Z".parse().expect("ts");
+        assert_eq!(super::rfc3339_ms::format(&t), "2026-12-04T17:02:11.200Z");
+        let t: jiff::Timestamp = "2026-12-04T17:02:11Z".parse().expect("ts");
+        assert_eq!(super::rfc3339_ms::format(&t), "2026-12-04T17:02:11.000Z");
     }
 }
 

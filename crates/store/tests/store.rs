@@ -26,7 +26,9 @@ fn record(call_id: &str, arrived_ms: i64) -> CallRecord {
         agent: Some("agent3".into()),
         connected_at: Some(ts(arrived_ms + 45_300)),
         ivr_path: vec!["accueil".into(), "menu".into(), "file".into()],
-        variables: [("consent".to_string(), "yes".to_string())].into_iter().collect(),
+        variables: [("consent".to_string(), "yes".to_string())]
+            .into_iter()
+            .collect(),
     }
     .with_derived_durations()
 }

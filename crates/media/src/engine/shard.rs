@@ -259,10 +259,42 @@ fn handle(
                 s.got_first_packet = true;
                 emit(events, id, MediaEventKind::FirstPacketReceived { from });
             }
+            // A source we cannot answer (port 0, a wildcard or broadcast
+            // address: some senders, SIPp's pcap player among them, emit
+            // such packets) is never latched onto: replies would fail and
+            // the caller would go deaf (RFC 4961 assumes a usable source).
+            if !answerable(from) {
+                return;
+            }
             if s.remote.as_ref().map(|(a, _)| *a) != Some(from) {
                 info!(session = id.0, ?from, previous = ?s.remote.as_ref().map(|r| r.0), "symmetric RTP: sending to the packets' source");
                 s.remote = Some((from, SockAddr::from(from)));
             }
         }
+    }
+}
+
+/// Can RTP be sent back to this source address?
+fn answerable(from: std::net::SocketAddr) -> bool {
+    let ip = from.ip();
+    from.port() != 0
+        && !ip.is_unspecified()
+        && !ip.is_multicast()
+        && !matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+#[cfg(test)]
+mod answerable_tests {
+    use super::answerable;
+
+    #[test]
+    fn unanswerable_sources_are_not_latched() {
+        // Regression: SIPp's pcap player sends from port 0; latching on it
+        // made every later send fail (EINVAL) and the caller heard nothing.
+        assert!(!answerable("127.0.0.1:0".parse().expect("addr")));
+        assert!(!answerable("0.0.0.0:4000".parse().expect("addr")));
+        assert!(!answerable("255.255.255.255:4000".parse().expect("addr")));
+        assert!(!answerable("224.0.0.1:4000".parse().expect("addr")));
+        assert!(answerable("127.0.0.1:41000".parse().expect("addr")));
     }
 }
