@@ -169,13 +169,17 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     current_play = None;
                     session.play(music, true);
                 }
-                Action::Enqueue { queue: name } => {
+                Action::Enqueue {
+                    queue: name,
+                    priority,
+                } => {
                     let joined = match &ctx.acd {
                         Some(acd) if acd.has_queue(&name) => acd
                             .ask(|reply| AcdIn::Enqueue {
                                 call: queue.id,
                                 sip_call_id: facts.call_id.clone(),
                                 queue: name.clone(),
+                                priority,
                                 caller: facts.caller.clone(),
                                 session: session.id(),
                                 to_call: to_call_tx.clone(),

@@ -45,6 +45,7 @@ pub enum AcdIn {
         call: CallId,
         sip_call_id: String,
         queue: String,
+        priority: u8,
         caller: String,
         session: SessionId,
         to_call: mpsc::UnboundedSender<ToCall>,
@@ -245,6 +246,7 @@ impl Task {
                 call,
                 sip_call_id,
                 queue,
+                priority,
                 caller,
                 session,
                 to_call,
@@ -252,7 +254,7 @@ impl Task {
             } => {
                 let ok = self
                     .acd
-                    .handle_enqueue(now, call, &QueueId::from(queue.as_str()), 0, &caller)
+                    .handle_enqueue(now, call, &QueueId::from(queue.as_str()), priority, &caller)
                     .is_ok();
                 if ok {
                     self.calls.insert(

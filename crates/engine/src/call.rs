@@ -60,8 +60,10 @@ pub enum Action {
     StopPlayback,
     /// Loop the hold music until told otherwise.
     PlayHold,
-    /// Hand the (answered) call to this ACD queue.
-    Enqueue { queue: String },
+    /// Hand the (answered) call to this ACD queue. `priority`: higher is
+    /// served first (the plan sets the variable `priority`, e.g. for
+    /// allowlisted callers); 0 by default.
+    Enqueue { queue: String, priority: u8 },
     /// The caller left while queued: take the call out of the queue.
     LeaveQueue,
     /// Transfer the call; report the outcome with `handle_transfer`.
@@ -417,7 +419,15 @@ impl Call {
                 IvrAction::Play { prompts, early } => self.play(now, prompts, early),
                 IvrAction::Answer => self.answer(now),
                 IvrAction::StopPlayback => self.actions.push_back(Action::StopPlayback),
-                IvrAction::Enqueue { queue } => self.needs_answer(now, Action::Enqueue { queue }),
+                IvrAction::Enqueue { queue } => {
+                    let priority = self
+                        .ivr
+                        .variables()
+                        .get("priority")
+                        .and_then(|p| p.trim().parse().ok())
+                        .unwrap_or(0);
+                    self.needs_answer(now, Action::Enqueue { queue, priority })
+                }
                 IvrAction::Transfer { target, method } => {
                     self.actions.push_back(Action::Transfer { target, method })
                 }
@@ -483,7 +493,7 @@ impl Call {
 
     /// Carries out an action that needs a confirmed dialog.
     fn start(&mut self, now: Instant, action: Action) {
-        if let Action::Enqueue { queue } = &action {
+        if let Action::Enqueue { queue, .. } = &action {
             self.queue = Some(queue.clone());
             self.queued_at = Some(now);
             self.waiting = true;

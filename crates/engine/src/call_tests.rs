@@ -278,7 +278,8 @@ fn queued_call(t0: Instant) -> Call {
         drain(&mut c),
         vec![
             Action::Enqueue {
-                queue: "accueil".into()
+                queue: "accueil".into(),
+                priority: 0
             },
             Action::PlayHold
         ]
@@ -420,4 +421,63 @@ fn the_callback_key_while_waiting_promises_a_callback_then_says_goodbye() {
     };
     assert_eq!(s.outcome, Outcome::CallbackPromised);
     assert_eq!(s.hangup_by, HangupSide::System);
+}
+
+#[test]
+fn the_plan_sets_the_priority_of_allowlisted_callers() {
+    let plan = r#"
+[entries]
+default = "liste"
+[nodes.liste]
+type = "list"
+allowlist = ["+33612345678"]
+match = "prioritaire"
+nomatch = "file"
+[nodes.prioritaire]
+type = "set"
+set = { priority = "5" }
+next = "file"
+[nodes.file]
+type = "queue"
+queue = "accueil"
+"#;
+    let t0 = Instant::now();
+    let parsed = Arc::new(parse("test.toml", plan).expect("valid plan"));
+    let ivr = Ivr::with_caller(
+        t0,
+        jiff::Timestamp::UNIX_EPOCH,
+        parsed.clone(),
+        "3939",
+        "+33612345678",
+    )
+    .expect("entry");
+    let mut c = Call::new(t0, ivr);
+    assert_eq!(drain(&mut c), vec![Action::Answer]);
+    c.handle_sip(t0, SipIn::Ack);
+    assert_eq!(
+        drain(&mut c)[0],
+        Action::Enqueue {
+            queue: "accueil".into(),
+            priority: 5
+        }
+    );
+    // Anyone else: priority 0.
+    let ivr = Ivr::with_caller(
+        t0,
+        jiff::Timestamp::UNIX_EPOCH,
+        parsed,
+        "3939",
+        "+33100000000",
+    )
+    .expect("entry");
+    let mut c = Call::new(t0, ivr);
+    drain(&mut c);
+    c.handle_sip(t0, SipIn::Ack);
+    assert_eq!(
+        drain(&mut c)[0],
+        Action::Enqueue {
+            queue: "accueil".into(),
+            priority: 0
+        }
+    );
 }
