@@ -328,3 +328,80 @@ fn a_reload_during_20_calls_drops_none_and_new_calls_follow_the_new_plan() {
         "no call dropped: {records:?}"
     );
 }
+
+#[test]
+fn a_transfer_node_calls_the_partner_and_bridges_the_caller() {
+    let _ports = serial();
+    let state_plan = state_dir("transfer-plan");
+    let plan = state_plan.join("transfer.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "transfert"
+[nodes.transfert]
+type = "transfer"
+target = "sip:agent5@127.0.0.1"   # through the PBX
+method = "invite"
+next = "desole"
+[nodes.desole]
+type = "play"
+prompts = ["fr/information"]
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#,
+    )
+    .expect("write the plan");
+    let (state, pbx, acdd) = start("transfer", &plan, "2026-12-07T19:00:00+01:00");
+    // The partner: a SIPp phone registered as agent5 that answers after
+    // 0.5 s and hangs up 3 s later.
+    let partner = ligne_directe_e2e::agents::phone(
+        &state,
+        5,
+        ligne_directe_e2e::agents::Mode::answer(500, 3000),
+        None,
+        None,
+    );
+    assert!(
+        pbx.wait_registered("agent5", Duration::from_secs(10))
+            .is_some(),
+        "the partner never registered"
+    );
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_early.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(90)),
+        "{}\n--- partner\n{}\n{}",
+        caller.describe(),
+        partner.describe(),
+        acdd.log()
+    );
+    assert!(
+        partner
+            .trace()
+            .iter()
+            .any(|m| m.received && m.first_line.starts_with("INVITE sip:agent5")),
+        "the partner was never called:\n{}",
+        partner.describe()
+    );
+    let record = the_record(&acdd);
+    assert_eq!(record["outcome"], "transferred", "{record}");
+    assert_eq!(record["hangup_by"], "partner", "{record}");
+    assert_eq!(
+        record["variables"]["transferred_to"],
+        "sip:agent5@127.0.0.1"
+    );
+}

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ld_dialplan::{Ivr, PromptItem};
-use ld_engine::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn};
+use ld_engine::{
+    Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn, TransferIn,
+};
 use ld_media::{MediaEngine, MediaEventKind, PlayId, Prompt, PromptCache, SessionId};
 use ld_sip::{IncomingCall, LegEvent};
 use ld_store::{CallRecord, HangupBy, StoreWriter};
@@ -15,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::legs::PartnerEvent;
 use crate::queueing::{AcdHandle, AcdIn, ToCall};
 use crate::reload::PlanHolder;
 
@@ -23,6 +26,8 @@ const BYE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What every call task shares.
 pub struct Ctx {
+    /// The SIP edge, for the calls the daemon places (transfers).
+    pub edge: Arc<ld_sip::SipEdge>,
     /// The ACD, when queues are configured.
     pub acd: Option<AcdHandle>,
     /// (agent id, user part of their phone URI), to recognise feature codes.
@@ -126,6 +131,8 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
     }
 
     let (to_call_tx, mut to_call_rx) = mpsc::unbounded_channel();
+    let (partner_tx, mut partner_rx) = mpsc::unbounded_channel();
+    let mut partner: Option<mpsc::UnboundedSender<crate::legs::LegCmd>> = None;
     let mut queue = QueueState {
         id: ctx
             .acd
@@ -227,9 +234,29 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         }
                     }
                 }
-                Action::Transfer { target, .. } => {
-                    warn!(call_id = %facts.call_id, %target, "transfer is not available yet");
-                    call.handle_transfer(Instant::now(), false);
+                Action::Transfer { target, method } => {
+                    let uri = dial_uri(&target, ctx.edge.pbx_domain());
+                    info!(call_id = %facts.call_id, target = %uri, ?method, "transfer");
+                    match method {
+                        ld_dialplan::TransferMethod::Refer => {
+                            let ok = matches!(leg.refer(&uri).await, Ok(true));
+                            let input = if ok {
+                                TransferIn::Referred
+                            } else {
+                                TransferIn::Failed
+                            };
+                            call.handle_transfer(Instant::now(), input);
+                        }
+                        ld_dialplan::TransferMethod::Invite => {
+                            partner = Some(crate::legs::spawn_partner(
+                                ctx.edge.clone(),
+                                ctx.media.clone(),
+                                uri,
+                                session.id(),
+                                partner_tx.clone(),
+                            ));
+                        }
+                    }
                 }
                 Action::Record { .. } => {
                     warn!(call_id = %facts.call_id, "message recording is not available yet");
@@ -303,6 +330,22 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     None => call.handle_sip(now, SipIn::Failed),
                 }
             }
+            ev = partner_rx.recv() => {
+                let now = Instant::now();
+                match ev {
+                    Some(PartnerEvent::Answered) => call.handle_transfer(now, TransferIn::Connected),
+                    Some(PartnerEvent::Failed { status }) => {
+                        info!(call_id = %facts.call_id, status, "transfer failed");
+                        partner = None;
+                        call.handle_transfer(now, TransferIn::Failed);
+                    }
+                    Some(PartnerEvent::HungUp) => {
+                        partner = None;
+                        call.handle_transfer(now, TransferIn::PartnerHungUp);
+                    }
+                    None => {}
+                }
+            }
             ev = to_call_rx.recv() => {
                 let now = Instant::now();
                 match ev {
@@ -350,6 +393,10 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
     };
     if let Ok(mut routes) = ctx.media_routes.lock() {
         routes.remove(&session.id());
+    }
+    // A transfer's partner still on the line goes with the call.
+    if let Some(p) = partner {
+        let _ = p.send(crate::legs::LegCmd::Hangup);
     }
     // A connected call that the caller (or a shutdown) ended: the ACD frees
     // the agent and hangs up their phone. An agent's hang-up it knows already.
@@ -500,6 +547,16 @@ fn refused(arrived: Instant, outcome: Outcome, status: u16) -> CallSummary {
         connected_at: None,
         path: Vec::new(),
         variables: Default::default(),
+        transferred_to: None,
+    }
+}
+
+/// A number or URI to dial: numbers go through the PBX.
+pub fn dial_uri(target: &str, pbx_domain: &str) -> String {
+    if target.starts_with("sip:") || target.starts_with("sips:") || target.starts_with("tel:") {
+        target.to_string()
+    } else {
+        format!("sip:{target}@{pbx_domain}")
     }
 }
 
@@ -517,6 +574,7 @@ fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
         HangupSide::Caller => HangupBy::Caller,
         HangupSide::System => HangupBy::System,
         HangupSide::Agent => HangupBy::Agent,
+        HangupSide::Partner => HangupBy::Partner,
         HangupSide::Unknown => HangupBy::Unknown,
     };
     let rec = CallRecord {
@@ -537,7 +595,13 @@ fn record(ctx: &Ctx, facts: &Facts, s: CallSummary) {
         agent: s.agent,
         connected_at: s.connected_at.map(|t| ctx.clock.wall(t)),
         ivr_path: s.path,
-        variables: s.variables,
+        variables: {
+            let mut v = s.variables;
+            if let Some(t) = s.transferred_to {
+                v.insert("transferred_to".into(), t);
+            }
+            v
+        },
     }
     .with_derived_durations();
     info!(call_id = %rec.call_id, outcome = rec.outcome.as_str(), hangup_by = rec.hangup_by.as_str(), "call ended");

@@ -119,6 +119,7 @@ async fn serve(
         .map(|a| (a.id.clone(), features::uri_user(&a.phone).to_string()))
         .collect();
     let ctx = Arc::new(Ctx {
+        edge: edge.clone(),
         acd,
         agents,
         plan,
@@ -227,10 +228,8 @@ async fn serve(
     router.abort();
     let _ = router.await;
     drop(ctx);
-    match Arc::try_unwrap(edge) {
-        Ok(edge) => edge.shutdown().await,
-        Err(_) => warn!("the SIP edge is still in use at shutdown: not unregistering"),
-    }
+    // Legs still ending hold the edge: it is shut down in place.
+    edge.shutdown().await;
     Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("the store is still shared at shutdown"))
 }
 

@@ -272,6 +272,86 @@ pub fn spawn_citizen(
     tx
 }
 
+/// What a transfer's partner leg tells its call.
+#[derive(Debug)]
+pub enum PartnerEvent {
+    /// Answered and bridged to the caller.
+    Answered,
+    Failed {
+        status: u16,
+    },
+    HungUp,
+}
+
+/// Calls a transfer's partner and bridges them with `caller` once they
+/// answer (the caller's call task owns the leg).
+pub fn spawn_partner(
+    edge: Arc<SipEdge>,
+    media: MediaEngine,
+    target: String,
+    caller: SessionId,
+    events: mpsc::UnboundedSender<PartnerEvent>,
+) -> mpsc::UnboundedSender<LegCmd> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (session, mut leg) = match place(&edge, &media, &target) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(%target, error = %e, "cannot call the transfer's partner");
+                let _ = events.send(PartnerEvent::Failed { status: 500 });
+                return;
+            }
+        };
+        let mut answered = false;
+        loop {
+            tokio::select! {
+                ev = leg.next_event() => match ev {
+                    Some(OutboundEvent::Progress { .. }) => {}
+                    Some(OutboundEvent::Answered { sdp }) => {
+                        answered = true;
+                        if apply_answer(&session, &sdp) && media.bridge(caller, session.id()).is_ok() {
+                            info!(%target, "caller bridged to the transfer's partner");
+                            let _ = events.send(PartnerEvent::Answered);
+                        } else {
+                            let _ = leg.bye().await;
+                            let _ = events.send(PartnerEvent::Failed { status: 488 });
+                            break;
+                        }
+                    }
+                    Some(OutboundEvent::Rejected { status }) => {
+                        let _ = events.send(PartnerEvent::Failed { status });
+                        break;
+                    }
+                    Some(OutboundEvent::HungUp) | None => {
+                        let _ = events.send(if answered {
+                            PartnerEvent::HungUp
+                        } else {
+                            PartnerEvent::Failed { status: 500 }
+                        });
+                        break;
+                    }
+                },
+                cmd = rx.recv() => match cmd {
+                    Some(LegCmd::Bridge(other)) => {
+                        let _ = media.bridge(other, session.id());
+                    }
+                    Some(LegCmd::Cancel) | Some(LegCmd::Hangup) | None => {
+                        if answered {
+                            let _ = leg.bye().await;
+                        } else {
+                            let _ = leg.cancel().await;
+                        }
+                        break;
+                    }
+                },
+            }
+        }
+        media.unbridge(session.id());
+        session.close();
+    });
+    tx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

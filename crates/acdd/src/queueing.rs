@@ -766,10 +766,7 @@ fn offer_result_name(r: &OfferResult) -> String {
 
 /// The citizen's number as a SIP URI: through the PBX when there is a trunk.
 fn citizen_uri(number: &str, edge: &SipEdge) -> String {
-    if number.starts_with("sip:") || number.starts_with("sips:") || number.starts_with("tel:") {
-        return number.to_string();
-    }
-    format!("sip:{number}@{}", edge.pbx_domain())
+    crate::calls::dial_uri(number, edge.pbx_domain())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

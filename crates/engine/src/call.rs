@@ -31,6 +31,20 @@ pub enum MediaIn {
     Dtmf(char),
 }
 
+/// How a transfer asked by [`Action::Transfer`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferIn {
+    /// The caller's side accepted our REFER (RFC 3515 §2.4.2): the call
+    /// left us.
+    Referred,
+    /// We called the partner (a new INVITE) and bridged the caller to them.
+    Connected,
+    /// The partner could not be reached, or the REFER was refused.
+    Failed,
+    /// The partner hung up the bridged call.
+    PartnerHungUp,
+}
+
 /// What the queue (the ACD, through the edge) says about a queued call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueIn {
@@ -113,6 +127,8 @@ pub enum HangupSide {
     Caller,
     System,
     Agent,
+    /// The number the call was transferred to.
+    Partner,
     Unknown,
 }
 
@@ -137,6 +153,8 @@ pub struct CallSummary {
     pub path: Vec<String>,
     /// What the plan recorded (consent…).
     pub variables: std::collections::BTreeMap<String, String>,
+    /// The number the call was transferred to, if it was.
+    pub transferred_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +195,10 @@ pub struct Call {
     callback_promised: bool,
     /// The call ends once the words that play now are over.
     closing_after_play: bool,
+    /// The target of the transfer in progress or done.
+    transfer_target: Option<String>,
+    /// Bridged to the transfer's partner (B2BUA).
+    with_partner: bool,
 }
 
 impl Call {
@@ -198,6 +220,8 @@ impl Call {
             connected_at: None,
             callback_promised: false,
             closing_after_play: false,
+            transfer_target: None,
+            with_partner: false,
         };
         call.drain_ivr(now);
         call
@@ -230,6 +254,8 @@ impl Call {
                 // an abandon all the same (the queue journal has its position).
                 let outcome = if self.waiting {
                     Outcome::Abandoned
+                } else if self.with_partner {
+                    Outcome::Transferred
                 } else if self.answered_at.is_some() {
                     Outcome::Answered
                 } else {
@@ -266,7 +292,7 @@ impl Call {
                 self.actions.push_back(Action::PlayHold);
             }
             MediaIn::PlaybackFinished => {
-                if !self.waiting && self.agent.is_none() {
+                if !self.waiting && self.agent.is_none() && !self.with_partner {
                     self.ivr.handle_event(now, IvrEvent::PlaybackFinished);
                     self.drain_ivr(now);
                 }
@@ -275,7 +301,7 @@ impl Call {
                 self.actions.push_back(Action::WaitingKey(digit));
             }
             MediaIn::Dtmf(digit) => {
-                if !self.waiting && self.agent.is_none() {
+                if !self.waiting && self.agent.is_none() && !self.with_partner {
                     self.ivr.handle_event(now, IvrEvent::Dtmf(digit));
                     self.drain_ivr(now);
                 }
@@ -333,20 +359,32 @@ impl Call {
         }
     }
 
-    /// The outcome of an [`Action::Transfer`]: on success the call left us.
-    pub fn handle_transfer(&mut self, now: Instant, ok: bool) {
+    /// How the transfer asked by [`Action::Transfer`] went.
+    pub fn handle_transfer(&mut self, now: Instant, input: TransferIn) {
         if self.state == State::Ended {
             return;
         }
-        if ok {
-            let side = HangupSide::System;
-            if matches!(self.state, State::Answering | State::Answered) {
-                self.actions.push_back(Action::Bye);
+        match input {
+            TransferIn::Referred => {
+                if matches!(self.state, State::Answering | State::Answered) {
+                    self.actions.push_back(Action::Bye);
+                }
+                self.finish(now, Outcome::Transferred, HangupSide::System, None);
             }
-            self.finish(now, Outcome::Transferred, side, None);
-        } else {
-            self.ivr.handle_event(now, IvrEvent::TransferFailed);
-            self.drain_ivr(now);
+            TransferIn::Connected => {
+                self.with_partner = true;
+                self.actions.push_back(Action::StopPlayback);
+            }
+            TransferIn::Failed => {
+                self.transfer_target = None;
+                self.ivr.handle_event(now, IvrEvent::TransferFailed);
+                self.drain_ivr(now);
+            }
+            TransferIn::PartnerHungUp if self.with_partner => {
+                self.actions.push_back(Action::Bye);
+                self.finish(now, Outcome::Transferred, HangupSide::Partner, None);
+            }
+            TransferIn::PartnerHungUp => {}
         }
     }
 
@@ -429,7 +467,10 @@ impl Call {
                     self.needs_answer(now, Action::Enqueue { queue, priority })
                 }
                 IvrAction::Transfer { target, method } => {
-                    self.actions.push_back(Action::Transfer { target, method })
+                    self.transfer_target = Some(target.clone());
+                    // Bridging (a new INVITE) relays answered media; a REFER
+                    // goes inside a confirmed dialog (RFC 3515 §2.4.1).
+                    self.needs_answer(now, Action::Transfer { target, method })
                 }
                 IvrAction::Record { max } => self.needs_answer(now, Action::Record { max }),
                 IvrAction::OfferCallback => {
@@ -449,7 +490,10 @@ impl Call {
         // An interpreter that stops asking for anything while the call is up
         // would leave the caller in silence forever: end the call instead —
         // unless the call went on to an agent or a callback.
-        let handed_over = self.agent.is_some() || self.waiting || self.after_answer.is_some();
+        let handed_over = self.agent.is_some()
+            || self.waiting
+            || self.after_answer.is_some()
+            || self.with_partner;
         if self.state != State::Ended && self.ivr.is_finished() && !handed_over {
             let outcome = if self.callback_promised {
                 Outcome::CallbackPromised
@@ -557,6 +601,7 @@ impl Call {
             connected_at: self.connected_at,
             path: self.ivr.path(),
             variables: self.ivr.variables().clone(),
+            transferred_to: self.transfer_target.clone(),
         }));
     }
 }

@@ -481,3 +481,62 @@ queue = "accueil"
         }
     );
 }
+
+const TRANSFER: &str = r#"
+[entries]
+default = "transfert"
+[nodes.transfert]
+type = "transfer"
+target = "sip:partenaire@127.0.0.1"
+method = "invite"
+next = "desole"
+[nodes.desole]
+type = "play"
+prompts = ["fr/information"]
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#;
+
+#[test]
+fn a_transfer_by_invite_bridges_then_ends_with_the_partner() {
+    let t0 = Instant::now();
+    let mut c = call(TRANSFER, t0);
+    assert_eq!(drain(&mut c), vec![Action::Answer], "answered first");
+    c.handle_sip(t0, SipIn::Ack);
+    let actions = drain(&mut c);
+    assert!(
+        matches!(&actions[0], Action::Transfer { target, .. } if target == "sip:partenaire@127.0.0.1"),
+        "{actions:?}"
+    );
+    c.handle_transfer(t0, TransferIn::Connected);
+    assert_eq!(drain(&mut c), vec![Action::StopPlayback]);
+    c.handle_transfer(t0 + Duration::from_secs(60), TransferIn::PartnerHungUp);
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::Bye);
+    let Action::Finished(s) = &actions[1] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::Transferred);
+    assert_eq!(s.hangup_by, HangupSide::Partner);
+    assert_eq!(
+        s.transferred_to.as_deref(),
+        Some("sip:partenaire@127.0.0.1")
+    );
+}
+
+#[test]
+fn a_failed_transfer_goes_on_with_the_plan() {
+    let t0 = Instant::now();
+    let mut c = call(TRANSFER, t0);
+    drain(&mut c);
+    c.handle_sip(t0, SipIn::Ack);
+    drain(&mut c);
+    c.handle_transfer(t0, TransferIn::Failed);
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::Play {
+            prompts: vec![PromptItem::File("fr/information".into())]
+        }]
+    );
+}

@@ -11,4 +11,6 @@
 
 mod call;
 
-pub use call::{Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn};
+pub use call::{
+    Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn, TransferIn,
+};

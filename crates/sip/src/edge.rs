@@ -72,7 +72,7 @@ pub struct SipEdge {
     identity: crate::outbound::Identity,
     probe_seq: std::sync::atomic::AtomicU32,
     cancel: CancellationToken,
-    registration: Option<tokio::task::JoinHandle<()>>,
+    registration: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Not a child of `cancel`: the unregister must go out before the
     /// endpoint stops.
     registration_stop: CancellationToken,
@@ -144,7 +144,7 @@ impl SipEdge {
                 identity,
                 probe_seq: std::sync::atomic::AtomicU32::new(1),
                 cancel,
-                registration,
+                registration: std::sync::Mutex::new(registration),
                 registration_stop,
                 registration_status: status_rx,
             },
@@ -159,8 +159,9 @@ impl SipEdge {
 
     /// Removes the registration (Expires: 0) and stops the endpoint. Call
     /// after the calls got their BYE, so those still go out.
-    pub async fn shutdown(mut self) {
-        if let Some(task) = self.registration.take() {
+    pub async fn shutdown(&self) {
+        let task = self.registration.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
             // The registration task unregisters when told to stop.
             self.registration_stop.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(6), task).await;

@@ -59,6 +59,28 @@ impl CallLeg {
         Ok(self.dialog.reject(Some(StatusCode::from(status)), None)?)
     }
 
+    /// Blind transfer: REFER the caller's side to `target` (RFC 3515 §2.4.1).
+    /// True when it was accepted (2xx, usually 202).
+    pub async fn refer(&self, target: &str) -> Result<bool, SipError> {
+        let uri = rsipstack::sip::Uri::try_from(target).map_err(|e| SipError::BadUri {
+            uri: target.to_string(),
+            reason: e.to_string(),
+        })?;
+        let resp = self
+            .dialog
+            .refer(
+                rsipstack::sip::ReferTo::from(format!("<{uri}>")),
+                None,
+                None,
+            )
+            .await?;
+        Ok(
+            resp.is_some_and(|r| {
+                r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful
+            }),
+        )
+    }
+
     /// BYE in the confirmed dialog, following its route set (RFC 3261 §15.1.1).
     pub async fn bye(&self) -> Result<(), SipError> {
         Ok(self.dialog.bye().await?)

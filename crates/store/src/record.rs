@@ -30,6 +30,8 @@ pub enum HangupBy {
     Caller,
     System,
     Agent,
+    /// The number the call was transferred to.
+    Partner,
     Unknown,
 }
 
@@ -61,6 +63,7 @@ text_enum!(HangupBy {
     Caller => "caller",
     System => "system",
     Agent => "agent",
+    Partner => "partner",
     Unknown => "unknown",
 });
 
