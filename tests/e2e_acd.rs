@@ -742,3 +742,144 @@ fn a_callback_requested_at_position_3_is_placed_when_its_turn_comes() {
         "a promised callback is not an abandon: {r3}"
     );
 }
+
+/// The status of one agent through the control API.
+fn agent_status(port: u16, agent: &str) -> (String, bool) {
+    let (code, body) = agents::http(port, "GET", "/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    let a = body["agents"]
+        .as_array()
+        .and_then(|v| v.iter().find(|a| a["id"] == agent))
+        .cloned()
+        .unwrap_or_else(|| panic!("{agent} not in {body}"));
+    (
+        a["status"].as_str().unwrap_or("").to_string(),
+        a["reachable"].as_bool().unwrap_or(false),
+    )
+}
+
+#[test]
+fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
+    let _ports = serial();
+    let state = state_dir("acd-features");
+    let pbx = Kamailio::start(&state, &[]);
+    let phone = agents::phone(&state, 1, Mode::answer(500, 2000), None, None);
+    assert!(pbx
+        .wait_registered("agent1", Duration::from_secs(10))
+        .is_some());
+    let plan = agents::queue_dialplan(&state);
+    let cfg = acdd::config(&state, true, Some(&plan));
+    agents::append_acd(
+        &cfg,
+        &QueueSpec {
+            members: &["agent1"],
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        },
+    );
+    let mut text = std::fs::read_to_string(&cfg).expect("read the config");
+    text.push_str("\n[control]\nlisten = \"127.0.0.1:5081\"\n");
+    std::fs::write(&cfg, text).expect("write the config");
+    let acdd = Acdd::start(&state, &cfg, &[]);
+    pbx.wait_registered("acd", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    // The phone answers the reachability probes.
+    let reachable =
+        ligne_directe_e2e::wait_for(Duration::from_secs(15), Duration::from_millis(200), || {
+            let (status, reachable) = agent_status(5081, "agent1");
+            (status == "available" && reachable).then_some(())
+        });
+    assert!(
+        reachable.is_some(),
+        "agent1 never available and reachable:\n{}",
+        acdd.log()
+    );
+
+    // agent1 dials *52 from a desk phone (From user agent1): paused.
+    let mut code = agents::caller_to(
+        &state,
+        &CallerSpec {
+            name: "pause-code",
+            from_user: "agent1",
+            sip_port: 5095,
+            media_port: 41020,
+            rtp_port: 41030,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        },
+        "*52",
+    );
+    assert!(
+        code.wait_success(Duration::from_secs(30)),
+        "the feature code call failed:\n{}\n{}",
+        code.describe(),
+        acdd.log()
+    );
+    assert_eq!(agent_status(5081, "agent1").0, "paused");
+
+    // A caller arrives: the paused agent is not rung.
+    let _caller_rtp = RtpListener::bind(41000);
+    let mut caller = agents::caller(
+        &state,
+        &CallerSpec {
+            name: "caller",
+            from_user: "+33612345678",
+            sip_port: 5090,
+            media_port: 41010,
+            rtp_port: 41000,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        },
+    );
+    let (code_waiting, waiting) =
+        ligne_directe_e2e::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
+            let (code, body) = agents::http(5081, "GET", "/api/v1/status");
+            (body["queues"][0]["waiting"] == 1).then_some((code, body))
+        })
+        .unwrap_or_else(|| panic!("the caller never waited:\n{}", acdd.log()));
+    assert_eq!(code_waiting, 200, "{waiting}");
+    assert!(
+        !phone
+            .trace()
+            .iter()
+            .any(|m| m.received && m.first_line.starts_with("INVITE")),
+        "a paused agent must not be rung"
+    );
+
+    // The API resumes the agent: the caller is put through.
+    let (code_resume, body) = agents::http(5081, "POST", "/api/v1/agents/agent1/resume");
+    assert_eq!(code_resume, 200, "{body}");
+    assert!(
+        caller.wait_success(Duration::from_secs(60)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let records = acdd.report_calls();
+    let served = records
+        .iter()
+        .find(|r| r["caller"] == "+33612345678")
+        .unwrap_or_else(|| panic!("no record: {records:?}"));
+    assert_eq!(served["agent"], "agent1", "{served}");
+    let feature = records
+        .iter()
+        .find(|r| r["called"] == "*52")
+        .unwrap_or_else(|| panic!("no record of the feature code call: {records:?}"));
+    assert_eq!(feature["outcome"], "answered");
+
+    // Errors are answered, not ignored.
+    assert_eq!(
+        agents::http(5081, "POST", "/api/v1/agents/agent9/pause").0,
+        404
+    );
+    assert_eq!(
+        agents::http(5081, "POST", "/api/v1/agents/agent1/dance").0,
+        404
+    );
+}

@@ -264,6 +264,11 @@ pub struct CallerSpec<'a> {
 }
 
 pub fn caller(state: &Path, spec: &CallerSpec) -> Sipp {
+    caller_to(state, spec, "3939")
+}
+
+/// The same, dialing `service` (e.g. an agent's feature code `*52`).
+pub fn caller_to(state: &Path, spec: &CallerSpec, service: &str) -> Sipp {
     crate::require(&["sipp"]);
     let sf = scenario(
         state,
@@ -285,7 +290,7 @@ pub fn caller(state: &Path, spec: &CallerSpec) -> Sipp {
     cmd.arg("127.0.0.1:5060")
         .arg("-sf")
         .arg(&sf)
-        .args(["-s", "3939", "-i", "127.0.0.1", "-p"])
+        .args(["-s", service, "-i", "127.0.0.1", "-p"])
         .arg(spec.sip_port.to_string())
         .args(["-bind_local", "-ci", "127.0.0.1", "-mi", "127.0.0.1", "-mp"])
         .arg(spec.media_port.to_string())
@@ -750,4 +755,27 @@ pub fn sdp_audio_addr(body: &str) -> Option<SocketAddr> {
         .split_whitespace()
         .next()?;
     format!("{ip}:{port}").parse().ok()
+}
+
+/// One HTTP/1.1 request to the control API on 127.0.0.1:`port`; returns the
+/// status code and the JSON body.
+pub fn http(port: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub dialplan: DialplanSection,
     #[serde(default)]
     pub prompts: PromptsSection,
+    /// `[control]`: the API the CTI sidecar and supervisors' tools use.
+    #[serde(default)]
+    pub control: ControlSection,
     /// `[[agents]]`: the agents and their desk phones.
     #[serde(default)]
     pub agents: Vec<ld_acd::AgentConfig>,
@@ -73,6 +76,15 @@ pub struct StoreSection {
 pub struct DialplanSection {
     #[serde(default = "default_dialplan")]
     pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// HTTP/JSON on this address; loopback only is the intended use (the
+    /// API has no authentication: the sidecar guards the humans). Absent:
+    /// no API.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +158,7 @@ impl Default for Config {
             store: StoreSection::default(),
             dialplan: DialplanSection::default(),
             prompts: PromptsSection::default(),
+            control: ControlSection::default(),
             agents: Vec::new(),
             queues: Default::default(),
         }

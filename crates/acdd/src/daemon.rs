@@ -93,6 +93,15 @@ async fn serve(
         Some((h, t)) => (Some(h), Some(t)),
         None => (None, None),
     };
+    let control_stop = CancellationToken::new();
+    let control = match cfg.control.listen {
+        Some(listen) => Some(
+            crate::control::serve(listen, acd.clone(), control_stop.clone())
+                .await
+                .with_context(|| format!("control API on {listen}"))?,
+        ),
+        None => None,
+    };
     info!(
         listen = %cfg.sip.listen,
         dialplan = %cfg.dialplan.path.display(),
@@ -215,6 +224,10 @@ async fn serve(
         );
         calls.abort_all();
         while calls.join_next().await.is_some() {}
+    }
+    control_stop.cancel();
+    if let Some(c) = control {
+        let _ = c.await;
     }
     // The agents' legs end with the ACD (BYE or CANCEL), before the edge.
     if let Some(h) = hours {

@@ -7,6 +7,7 @@
 mod calls;
 mod clock;
 mod config;
+mod control;
 mod daemon;
 mod features;
 mod legs;

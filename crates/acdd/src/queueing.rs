@@ -87,8 +87,37 @@ pub enum AcdIn {
         agent: String,
         reachable: bool,
     },
+    /// A snapshot for the control API.
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
     Leg(LegReport),
     SetOpen(bool),
+}
+
+/// What the control API shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub agents: Vec<AgentView>,
+    pub queues: Vec<QueueView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentView {
+    pub id: String,
+    /// logged_out, available, ringing, on_call, wrap_up, paused
+    pub status: String,
+    pub pause_reason: Option<String>,
+    pub reachable: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueView {
+    pub name: String,
+    pub waiting: usize,
+    /// The bound a caller joining now would hear ("moins de N minutes"); 0: none.
+    pub estimated_wait_minutes: u32,
+    pub estimated_wait_p50_seconds: Option<u64>,
 }
 
 /// The handle calls use.
@@ -163,6 +192,7 @@ struct Task {
     /// Calls to forget once the journal steps their end caused are written
     /// (those steps need the call's SIP Call-ID).
     gone: Vec<CallId>,
+    queue_names: Vec<String>,
 }
 
 /// Starts the ACD task; `None` when no queue is configured.
@@ -203,6 +233,7 @@ pub fn start(
         citizens: HashMap::new(),
         phones,
         gone: Vec::new(),
+        queue_names: handle.queues.as_ref().clone(),
     };
     let join = tokio::spawn(task.run(rx, stop));
     Ok(Some((handle, join)))
@@ -344,6 +375,9 @@ impl Task {
                 }
             }
             AcdIn::SetOpen(open) => self.acd.handle_set_open(now, open),
+            AcdIn::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
             AcdIn::Leg(report) => self.leg_report(now, report),
         }
     }
@@ -562,6 +596,53 @@ impl Task {
                 let _ = tx.send(AcdIn::Reachable { agent, reachable });
             });
         }
+    }
+
+    fn status(&self) -> Status {
+        let mut agents: Vec<AgentView> = self
+            .phones
+            .keys()
+            .map(|id| {
+                let aid = AgentId::from(id.as_str());
+                let status = self.acd.agent_status(&aid);
+                let (name, reason) = match &status {
+                    Some(ld_acd::AgentStatus::LoggedOut) | None => ("logged_out", None),
+                    Some(ld_acd::AgentStatus::Available) => ("available", None),
+                    Some(ld_acd::AgentStatus::Ringing) => ("ringing", None),
+                    Some(ld_acd::AgentStatus::OnCall) => ("on_call", None),
+                    Some(ld_acd::AgentStatus::WrapUp) => ("wrap_up", None),
+                    Some(ld_acd::AgentStatus::Paused(r)) => ("paused", Some(r.clone())),
+                };
+                AgentView {
+                    id: id.clone(),
+                    status: name.into(),
+                    pause_reason: reason,
+                    reachable: self.acd.agent_reachable(&aid).unwrap_or(false),
+                }
+            })
+            .collect();
+        agents.sort_by(|a, b| a.id.cmp(&b.id));
+        let queues = self
+            .queue_names
+            .iter()
+            .map(|name| {
+                let q = QueueId::from(name.as_str());
+                let est = self
+                    .acd
+                    .position_for_new_caller(&q, 0)
+                    .ok()
+                    .and_then(|pos| self.acd.estimate(&q, pos).ok());
+                QueueView {
+                    name: name.clone(),
+                    waiting: self.acd.queue_len(&q).unwrap_or(0),
+                    estimated_wait_minutes: est.map_or(0, |e| e.announce_minutes),
+                    estimated_wait_p50_seconds: est
+                        .filter(|e| e.announce_minutes > 0)
+                        .map(|e| e.p50.as_secs()),
+                }
+            })
+            .collect();
+        Status { agents, queues }
     }
 
     fn sip_call_id(&self, call: CallId) -> Option<String> {
