@@ -883,3 +883,99 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
         404
     );
 }
+
+#[test]
+fn an_agent_transfers_the_caller_by_refer_to_a_partner() {
+    let _ports = serial();
+    let _caller_rtp = RtpListener::bind(41000);
+    // agent1 answers after 0.5 s and transfers to agent5 (a SIPp phone that
+    // answers after 0.5 s and hangs up 2 s later).
+    let (site, phones) = site(
+        "acd-transfer",
+        QueueSpec {
+            members: &["agent1"],
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        },
+        &mut |state| {
+            vec![
+                (
+                    1,
+                    agents::phone_refer(
+                        state,
+                        1,
+                        Mode::Transfer { ring_ms: 500 },
+                        None,
+                        None,
+                        "sip:agent5@127.0.0.1",
+                    ),
+                ),
+                (
+                    5,
+                    agents::phone(state, 5, Mode::answer(500, 2000), None, None),
+                ),
+            ]
+        },
+    );
+    let mut caller = agents::caller(
+        &site.state,
+        &CallerSpec {
+            name: "caller",
+            from_user: "+33612345678",
+            sip_port: 5090,
+            media_port: 41010,
+            rtp_port: 41000,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        },
+    );
+    let ok = caller.wait_success(Duration::from_secs(60));
+    let agent = phone_n(&phones, 1);
+    let partner = phone_n(&phones, 5);
+    assert!(
+        ok,
+        "the caller's call failed:\n{}\n--- agent1\n{}\n--- agent5\n{}\n--- acdd\n{}",
+        caller.describe(),
+        agent.describe(),
+        partner.describe(),
+        site.log_tail()
+    );
+    assert!(
+        agent
+            .trace()
+            .iter()
+            .any(|m| m.received && m.status() == Some(202)),
+        "the REFER was not accepted:\n{}",
+        agent.describe()
+    );
+    assert!(
+        partner
+            .trace()
+            .iter()
+            .any(|m| m.received && m.first_line.starts_with("INVITE sip:agent5")),
+        "the partner was never called:\n{}",
+        partner.describe()
+    );
+    let record = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        site.acdd
+            .report_calls()
+            .into_iter()
+            .find(|r| r["caller"] == "+33612345678")
+    })
+    .unwrap_or_else(|| panic!("no record:\n{}", site.log_tail()));
+    assert_eq!(record["outcome"], "transferred", "{record}");
+    assert_eq!(record["agent"], "agent1", "{record}");
+    assert_eq!(record["hangup_by"], "partner", "{record}");
+    assert_eq!(
+        record["variables"]["transferred_to"],
+        "sip:agent5@127.0.0.1"
+    );
+    let journal = site.journal();
+    assert!(
+        journal.iter().any(|e| e["event"] == "transferred"),
+        "the journal says so: {journal:?}"
+    );
+}

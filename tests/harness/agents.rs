@@ -152,6 +152,9 @@ pub enum Mode {
     Busy,
     /// Rings until CANCEL (or Kamailio's 60 s).
     NoAnswer,
+    /// Answers after `ring_ms`, then transfers the call by REFER to the
+    /// URI given as `refer_to` to [`phone_refer`] (acd_agent_refer.xml).
+    Transfer { ring_ms: u64 },
 }
 
 impl Mode {
@@ -178,6 +181,18 @@ pub fn phone(
     mode: Mode,
     rtp_port: Option<u16>,
     agent_pcap: Option<&Path>,
+) -> Sipp {
+    phone_refer(state, n, mode, rtp_port, agent_pcap, "sip:nobody@127.0.0.1")
+}
+
+/// [`phone`], with the transfer target of [`Mode::Transfer`].
+pub fn phone_refer(
+    state: &Path,
+    n: u16,
+    mode: Mode,
+    rtp_port: Option<u16>,
+    agent_pcap: Option<&Path>,
+    refer_to: &str,
 ) -> Sipp {
     crate::require(&["sipp"]);
     let user = format!("agent{n}");
@@ -207,6 +222,13 @@ pub fn phone(
             drop,
         ),
         Mode::Busy => crate::peers_dir().join("sipp/acd_agent_busy.xml"),
+        Mode::Transfer { ring_ms } => scenario(
+            state,
+            "acd_agent_refer.xml",
+            &format!("{user}-phone"),
+            &[("RING_MS", ring_ms)],
+            drop,
+        ),
     };
     let messages = state.join(format!("{user}-messages.log"));
     let errors = state.join(format!("{user}-errors.log"));
@@ -222,6 +244,7 @@ pub fn phone(
         .arg(agent_pcap.unwrap_or(Path::new(SAMPLE_PCAP)))
         .args(["-key", "rtp_port"])
         .arg(rtp_port.unwrap_or(media_port).to_string())
+        .args(["-key", "refer_to", refer_to])
         .args(["-i", "127.0.0.1", "-p"])
         .arg((5070 + n).to_string())
         .args(["-bind_local", "-mi", "127.0.0.1", "-mp"])
@@ -777,5 +800,8 @@ pub fn http(port: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }

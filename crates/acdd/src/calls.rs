@@ -365,6 +365,10 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         call.handle_queue(now, QueueIn::Announce { prompts: announcement(position, minutes) });
                     }
                     Some(ToCall::AgentHungUp) => call.handle_queue(now, QueueIn::AgentHungUp),
+                    Some(ToCall::AgentTransfer { target }) => {
+                        info!(call_id = %facts.call_id, %target, "transferred by the agent");
+                        call.handle_queue(now, QueueIn::AgentTransfer { target });
+                    }
                     None => {}
                 }
             }
@@ -399,9 +403,10 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
         let _ = p.send(crate::legs::LegCmd::Hangup);
     }
     // A connected call that the caller (or a shutdown) ended: the ACD frees
-    // the agent and hangs up their phone. An agent's hang-up it knows already.
+    // the agent and hangs up their phone. An agent's hang-up or transfer it
+    // knows already.
     if let (Some(acd), Some(_)) = (&ctx.acd, &summary.agent) {
-        if summary.hangup_by != HangupSide::Agent {
+        if summary.hangup_by != HangupSide::Agent && summary.transferred_to.is_none() {
             acd.send(AcdIn::Ended { call: queue.id });
         }
     }

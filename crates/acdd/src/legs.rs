@@ -37,6 +37,11 @@ pub enum LegReport {
     AgentHungUp {
         offer: OfferId,
     },
+    /// The agent transferred the caller (REFER); their leg is over.
+    AgentTransfer {
+        offer: OfferId,
+        target: String,
+    },
     CitizenAnswered {
         callback: CallbackId,
     },
@@ -155,6 +160,17 @@ pub fn spawn_agent(
                         }
                         break;
                     }
+                    Some(OutboundEvent::Refer { target }) if answered && !withdrawn => {
+                        // Blind transfer: we take the caller over (B2BUA),
+                        // so the agent's part ends here (RFC 3515 §2.4.5).
+                        info!(%offer, %target, "the agent transfers the call");
+                        media.unbridge(session.id());
+                        report(LegReport::AgentTransfer { offer, target });
+                        let _ = leg.notify_refer(200).await;
+                        let _ = leg.bye().await;
+                        break;
+                    }
+                    Some(OutboundEvent::Refer { .. }) => {}
                     Some(OutboundEvent::HungUp) | None => {
                         if answered && !withdrawn {
                             report(LegReport::AgentHungUp { offer });
@@ -242,6 +258,7 @@ pub fn spawn_citizen(
                         report(LegReport::CitizenFailed { callback, call });
                         break;
                     }
+                    Some(OutboundEvent::Refer { .. }) => {}
                     Some(OutboundEvent::HungUp) | None => {
                         if answered {
                             report(LegReport::CitizenHungUp { callback, call });
@@ -322,6 +339,7 @@ pub fn spawn_partner(
                         let _ = events.send(PartnerEvent::Failed { status });
                         break;
                     }
+                    Some(OutboundEvent::Refer { .. }) => {}
                     Some(OutboundEvent::HungUp) | None => {
                         let _ = events.send(if answered {
                             PartnerEvent::HungUp

@@ -37,6 +37,8 @@ pub enum ToCall {
     Announce { position: usize, minutes: u32 },
     /// The agent hung up.
     AgentHungUp,
+    /// The agent transferred the caller to `target`.
+    AgentTransfer { target: String },
 }
 
 /// What the ACD task is told.
@@ -411,6 +413,18 @@ impl Task {
                 let _ = self.acd.handle_agent_hangup(now, o.call);
                 if let Some(tx) = self.calls.get(&o.call).and_then(|c| c.to_call.clone()) {
                     let _ = tx.send(ToCall::AgentHungUp);
+                }
+                self.gone.push(o.call);
+            }
+            LegReport::AgentTransfer { offer, target } => {
+                let Some(o) = self.offers.remove(&offer) else {
+                    return;
+                };
+                self.bridged.remove(&o.call);
+                let _ = self.acd.handle_transfer(now, o.call, &target);
+                let target = crate::calls::dial_uri(&target, self.edge.pbx_domain());
+                if let Some(tx) = self.calls.get(&o.call).and_then(|c| c.to_call.clone()) {
+                    let _ = tx.send(ToCall::AgentTransfer { target });
                 }
                 self.gone.push(o.call);
             }

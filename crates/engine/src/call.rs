@@ -60,6 +60,9 @@ pub enum QueueIn {
     /// The caller will be called back keeping their place: play these
     /// words, then hang up.
     CallbackPromised { prompts: Vec<PromptItem> },
+    /// The agent transferred the call (REFER from their phone): call the
+    /// partner and bridge the caller to them, with music meanwhile.
+    AgentTransfer { target: String },
 }
 
 /// What the edge must do, in order.
@@ -356,6 +359,15 @@ impl Call {
                 }
             }
             QueueIn::CallbackPromised { .. } => {}
+            QueueIn::AgentTransfer { target } if self.agent.is_some() => {
+                self.transfer_target = Some(target.clone());
+                self.actions.push_back(Action::PlayHold);
+                self.actions.push_back(Action::Transfer {
+                    target,
+                    method: TransferMethod::Invite,
+                });
+            }
+            QueueIn::AgentTransfer { .. } => {}
         }
     }
 

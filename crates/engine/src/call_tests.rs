@@ -540,3 +540,36 @@ fn a_failed_transfer_goes_on_with_the_plan() {
         }]
     );
 }
+
+#[test]
+fn an_agent_transfer_calls_the_partner_with_music_meanwhile() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_queue(
+        t0,
+        QueueIn::Connected {
+            agent: "agent1".into(),
+        },
+    );
+    drain(&mut c);
+    c.handle_queue(
+        t0,
+        QueueIn::AgentTransfer {
+            target: "sip:agent5@pbx".into(),
+        },
+    );
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::PlayHold);
+    assert!(matches!(&actions[1], Action::Transfer { target, .. } if target == "sip:agent5@pbx"));
+    c.handle_transfer(t0, TransferIn::Connected);
+    assert_eq!(drain(&mut c), vec![Action::StopPlayback]);
+    c.handle_sip(t0 + Duration::from_secs(30), SipIn::Bye);
+    let actions = drain(&mut c);
+    let [Action::Finished(s)] = actions.as_slice() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::Transferred);
+    assert_eq!(s.agent.as_deref(), Some("agent1"), "who answered first");
+    assert_eq!(s.transferred_to.as_deref(), Some("sip:agent5@pbx"));
+    assert_eq!(s.hangup_by, HangupSide::Caller);
+}

@@ -44,11 +44,16 @@ pub enum OutboundEvent {
     Rejected { status: u16 },
     /// The confirmed call ended from the far side (BYE).
     HungUp,
+    /// The far end asks us to transfer the call (REFER, RFC 3515); it was
+    /// answered 202 Accepted. Report the outcome with `notify_refer`.
+    Refer { target: String },
 }
 
 /// One outbound INVITE dialog.
 pub struct OutboundLeg {
     dialog: InviteDialog,
+    /// Our SDP offer, answered again to a session refresh.
+    offer: Vec<u8>,
     layer: Arc<DialogLayer>,
     states: DialogStateReceiver,
     invite: Option<JoinHandle<InviteAsyncResult>>,
@@ -82,6 +87,7 @@ pub(crate) fn dial(
         host_with_port: me.contact.into(),
         ..Default::default()
     };
+    let offer_copy = offer.clone();
     let opt = InviteOption {
         caller,
         callee,
@@ -96,6 +102,7 @@ pub(crate) fn dial(
     let (dialog, invite) = layer.do_invite_async(opt, state_tx)?;
     Ok(OutboundLeg {
         dialog,
+        offer: offer_copy,
         layer: layer.clone(),
         states,
         invite: Some(invite),
@@ -125,6 +132,41 @@ impl OutboundLeg {
                                 status: u16::from(resp.status_code.clone()),
                                 sdp,
                             });
+                        }
+                        DialogState::Refer(_, req, handle) => {
+                            let target = req
+                                .headers
+                                .iter()
+                                .find(|h| h.name().eq_ignore_ascii_case("refer-to"))
+                                .map(|h| refer_target(h.value()));
+                            match target {
+                                Some(t) if !t.is_empty() => {
+                                    // RFC 3515 §2.4.2: accepted, the result
+                                    // comes in a NOTIFY.
+                                    let _ = handle.reply(rsipstack::sip::StatusCode::Accepted).await;
+                                    return Some(OutboundEvent::Refer { target: t });
+                                }
+                                _ => {
+                                    let _ = handle.reply(rsipstack::sip::StatusCode::BadRequest).await;
+                                }
+                            }
+                        }
+                        DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                            let _ = handle.reply(rsipstack::sip::StatusCode::OK).await;
+                        }
+                        DialogState::Updated(_, _, handle) => {
+                            // A session refresh: our media did not change
+                            // (RFC 3264 §8), our offer stands.
+                            let _ = handle
+                                .respond(
+                                    rsipstack::sip::StatusCode::OK,
+                                    Some(vec![rsipstack::sip::Header::ContentType("application/sdp".into())]),
+                                    Some(self.offer.clone()),
+                                )
+                                .await;
+                        }
+                        DialogState::Message(_, _, handle) | DialogState::Notify(_, _, handle) => {
+                            let _ = handle.reply(rsipstack::sip::StatusCode::OK).await;
                         }
                         DialogState::Terminated(_, reason) if self.answered => {
                             self.finished = true;
@@ -165,6 +207,18 @@ impl OutboundLeg {
         Ok(self.dialog.cancel().await?)
     }
 
+    /// The outcome of a REFER we accepted, as the implicit subscription's
+    /// final NOTIFY (RFC 3515 §2.4.5: a sipfrag of the new call's status).
+    pub async fn notify_refer(&self, status: u16) -> Result<(), SipError> {
+        self.dialog
+            .notify_refer(
+                rsipstack::sip::StatusCode::from(status),
+                "terminated;reason=noresource",
+            )
+            .await?;
+        Ok(())
+    }
+
     /// BYE once answered (RFC 3261 §15.1.1).
     pub async fn bye(&self) -> Result<(), SipError> {
         Ok(self.dialog.bye().await?)
@@ -199,10 +253,37 @@ impl Drop for OutboundLeg {
     }
 }
 
+/// The URI of a Refer-To value: `<sip:x@y;transport=udp?Replaces=…>` or a
+/// bare URI; header parameters after `?` are dropped (no attended transfer).
+pub fn refer_target(value: &str) -> String {
+    let v = value.trim();
+    let inner = match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v),
+    };
+    inner.split('?').next().unwrap_or(inner).trim().to_string()
+}
+
 /// The host to put in From when we have no trunk.
 pub(crate) fn domain_of(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refer_target;
+
+    #[test]
+    fn refer_to_values() {
+        assert_eq!(refer_target("<sip:agent5@127.0.0.1>"), "sip:agent5@127.0.0.1");
+        assert_eq!(
+            refer_target("\"Partner\" <sip:+33123@pbx;user=phone?Replaces=abc>;x=y"),
+            "sip:+33123@pbx;user=phone"
+        );
+        assert_eq!(refer_target("sip:a@b;method=INVITE"), "sip:a@b");
+        assert_eq!(refer_target(""), "");
     }
 }
