@@ -570,9 +570,14 @@ impl Task {
                 self.citizens.insert(callback, ctl);
             }
             AcdAction::Overflow { call, target } => {
+                // Voicemail and the closing message are the plan's to say:
+                // the call goes back to the queue node's `next`.
                 let msg = match target {
                     OverflowTarget::Callback => ToCall::CallbackPromised,
-                    _ => ToCall::Returned,
+                    OverflowTarget::Partner(uri) => ToCall::AgentTransfer {
+                        target: crate::calls::dial_uri(&uri, self.edge.pbx_domain()),
+                    },
+                    OverflowTarget::Voicemail | OverflowTarget::ClosingMessage => ToCall::Returned,
                 };
                 if let Some(tx) = self.calls.get(&call).and_then(|c| c.to_call.clone()) {
                     let _ = tx.send(msg);

@@ -359,7 +359,9 @@ impl Call {
                 }
             }
             QueueIn::CallbackPromised { .. } => {}
-            QueueIn::AgentTransfer { target } if self.agent.is_some() => {
+            QueueIn::AgentTransfer { target } if self.agent.is_some() || self.waiting => {
+                // Also the queue's overflow to a partner number while waiting.
+                self.waiting = false;
                 self.transfer_target = Some(target.clone());
                 self.actions.push_back(Action::PlayHold);
                 self.actions.push_back(Action::Transfer {

@@ -573,3 +573,29 @@ fn an_agent_transfer_calls_the_partner_with_music_meanwhile() {
     assert_eq!(s.transferred_to.as_deref(), Some("sip:agent5@pbx"));
     assert_eq!(s.hangup_by, HangupSide::Caller);
 }
+
+#[test]
+fn an_overflow_to_a_partner_transfers_a_waiting_caller() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_queue(
+        t0,
+        QueueIn::AgentTransfer {
+            target: "sip:partner@pbx".into(),
+        },
+    );
+    let actions = drain(&mut c);
+    assert!(
+        matches!(&actions[1], Action::Transfer { .. }),
+        "{actions:?}"
+    );
+    assert!(!c.is_queued());
+    c.handle_transfer(t0, TransferIn::Connected);
+    c.handle_transfer(t0, TransferIn::PartnerHungUp);
+    let actions = drain(&mut c);
+    let Some(Action::Finished(s)) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::Transferred);
+    assert_eq!(s.agent, None);
+}
