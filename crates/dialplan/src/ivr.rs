@@ -311,7 +311,8 @@ impl Ivr {
         self.answered
     }
 
-    /// Variables stored on the call by `set` and `consent` nodes (`consent` = `yes`|`no`).
+    /// Variables stored on the call by `set`, `consent` (`consent` = `yes`|`no`) and
+    /// `survey` nodes (their `variable` = the key pressed, `"1"`..=`"9"`).
     pub fn variables(&self) -> &BTreeMap<String, String> {
         &self.variables
     }
@@ -333,12 +334,14 @@ impl Ivr {
 
     fn question(&self, node: NodeId) -> Option<&Question> {
         match &self.plan.node(node)?.kind {
-            NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => Some(question),
+            NodeKind::Menu { question, .. }
+            | NodeKind::Consent { question, .. }
+            | NodeKind::Survey { question, .. } => Some(question),
             _ => None,
         }
     }
 
-    /// Plays the question of a menu/consent node (again).
+    /// Plays the question of a menu/consent/survey node (again).
     fn ask(&mut self, now: Instant, node: NodeId, attempts: u32) {
         let Some(q) = self.question(node).cloned() else {
             self.finish(None);
@@ -366,6 +369,27 @@ impl Ivr {
                     let v = if key == *yes { "yes" } else { "no" };
                     self.variables.insert("consent".into(), v.into());
                     self.run(now, *next);
+                    return;
+                }
+            }
+            Some(NodeKind::Survey {
+                scale,
+                variable,
+                thanks,
+                next,
+                ..
+            }) => {
+                if key
+                    .to_digit(10)
+                    .is_some_and(|d| (1..=u32::from(*scale)).contains(&d))
+                {
+                    self.variables.insert(variable.clone(), key.to_string());
+                    if thanks.is_empty() {
+                        self.run(now, *next);
+                    } else {
+                        self.play(now, thanks, false);
+                        self.state = State::Playing(AfterPlay::Goto(*next));
+                    }
                     return;
                 }
             }
@@ -412,6 +436,8 @@ impl Ivr {
                 self.variables.insert("consent".into(), "no".into());
                 self.run(now, *next);
             }
+            // No mark is better than a made-up one: nothing is stored.
+            Some(NodeKind::Survey { next, .. }) => self.run(now, *next),
             _ => self.finish(None),
         }
     }
@@ -508,7 +534,7 @@ impl Ivr {
                         .is_some_and(|c| c.is_open(self.wall_at(now)));
                     cur = Some(if is_open { *open } else { *closed });
                 }
-                NodeKind::Menu { .. } | NodeKind::Consent { .. } => {
+                NodeKind::Menu { .. } | NodeKind::Consent { .. } | NodeKind::Survey { .. } => {
                     self.ask(now, id, 0);
                     return;
                 }

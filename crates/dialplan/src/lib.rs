@@ -40,7 +40,7 @@
 //!
 //! Node kinds: `play` (`prompts`, `early` = false, `next`), `answer` (`next`), `pause`
 //! (`duration`, `next`), `hangup` (`status`), `hours`, `menu`, `consent`, `queue`, `goto`,
-//! `set`, `transfer`, `voicemail`, `callback`, `list`, and `[calendars.NAME]` opening
+//! `set`, `transfer`, `voicemail`, `callback`, `survey`, `list`, and `[calendars.NAME]` opening
 //! hours ([`calendar`]); prompt items may be `{ say = "…" }` (TTS) or the closed message
 //! generated from a calendar ([`french`]). The full schema, with an example of every node
 //! kind, is `docs/dialplan.md`. Nodes may also be inline tables

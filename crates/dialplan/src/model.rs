@@ -135,6 +135,20 @@ pub enum NodeKind {
     Callback {
         prompts: Vec<PromptItem>,
     },
+    /// A satisfaction survey: one key from `1` to `scale` is stored as `variable`, then
+    /// `thanks` plays and the call goes on at `next`. No answer after the retries stores
+    /// nothing and goes on at `next` too.
+    Survey {
+        /// The question (barge-in like a menu), `invalid`, `timeout`, `retries`; never early.
+        question: Question,
+        /// Highest mark, 1..=9: keys `1`..=`scale` are answers.
+        scale: u8,
+        /// Variable that receives the key pressed (`"4"`).
+        variable: String,
+        /// Played after an answer (may be empty).
+        thanks: Vec<PromptItem>,
+        next: Option<NodeId>,
+    },
     /// Branch on whether the caller's number is on a list.
     List {
         kind: ListKind,
@@ -170,7 +184,8 @@ impl NodeKind {
             | NodeKind::Set { next, .. }
             | NodeKind::Consent { next, .. }
             | NodeKind::Transfer { next, .. }
-            | NodeKind::Voicemail { next, .. } => next.iter().copied().collect(),
+            | NodeKind::Voicemail { next, .. }
+            | NodeKind::Survey { next, .. } => next.iter().copied().collect(),
             NodeKind::Goto { next } => vec![*next],
             NodeKind::List {
                 on_match, nomatch, ..
@@ -187,6 +202,9 @@ impl NodeKind {
             NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => {
                 vec![&question.prompts, &question.invalid]
             }
+            NodeKind::Survey {
+                question, thanks, ..
+            } => vec![&question.prompts, &question.invalid, thanks],
             _ => Vec::new(),
         }
     }
@@ -197,7 +215,9 @@ impl NodeKind {
         match self {
             NodeKind::Answer { .. } | NodeKind::Voicemail { .. } => true,
             NodeKind::Play { early, .. } => !early,
-            NodeKind::Menu { question, .. } | NodeKind::Consent { question, .. } => !question.early,
+            NodeKind::Menu { question, .. }
+            | NodeKind::Consent { question, .. }
+            | NodeKind::Survey { question, .. } => !question.early,
             _ => false,
         }
     }
@@ -219,6 +239,7 @@ impl NodeKind {
             | NodeKind::Menu { .. }
             | NodeKind::Queue { .. }
             | NodeKind::Consent { .. }
+            | NodeKind::Survey { .. }
             | NodeKind::Transfer { .. }
             | NodeKind::Voicemail { .. }
             | NodeKind::Callback { .. } => false,
@@ -310,6 +331,25 @@ impl Dialplan {
         q.sort();
         q.dedup();
         q
+    }
+
+    /// The variables `survey` nodes store their marks in, with each one's scale (the
+    /// highest mark), sorted and without duplicates: what the daemon writes to the store's
+    /// surveys when a call ends (a variable used with two scales is listed twice).
+    pub fn survey_variables(&self) -> Vec<(String, u8)> {
+        let mut v: Vec<(String, u8)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Survey {
+                    variable, scale, ..
+                } => Some((variable.clone(), *scale)),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn calendar(&self, name: &str) -> Option<&Calendar> {

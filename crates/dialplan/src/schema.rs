@@ -132,6 +132,13 @@ const KINDS: &[KindSpec] = &[
         parse: parse_callback,
     },
     KindSpec {
+        name: "survey",
+        keys: &[
+            "prompts", "scale", "variable", "timeout", "retries", "invalid", "thanks", "next",
+        ],
+        parse: parse_survey,
+    },
+    KindSpec {
         name: "list",
         keys: &["blocklist", "allowlist", "match", "nomatch"],
         parse: parse_list,
@@ -497,14 +504,19 @@ impl NodeCx<'_, '_> {
         }
     }
 
-    /// The shared keys of `menu` and `consent`.
-    fn question(&mut self) -> Option<Question> {
-        let early = self.optional("early", "a boolean", Item::as_bool);
+    /// The shared keys of `menu`, `consent` and `survey`: `retries` defaults to
+    /// `default_retries`; `early` is read only where the kind accepts it.
+    fn question(&mut self, default_retries: u32, early_allowed: bool) -> Option<Question> {
+        let early = if early_allowed {
+            self.optional("early", "a boolean", Item::as_bool)
+        } else {
+            Ok(None)
+        };
         let prompts = self.prompts("prompts", true);
         let invalid = self.prompts("invalid", false);
         let timeout = self.duration("timeout", Duration::from_secs(5));
         let retries = match self.optional("retries", "an integer", Item::as_integer) {
-            Ok(None) => Ok(2),
+            Ok(None) => Ok(default_retries),
             Ok(Some((r, pos))) => match u32::try_from(r) {
                 Ok(r) if r <= MAX_RETRIES => Ok(r),
                 _ => {
@@ -803,7 +815,7 @@ fn parse_hours(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
 }
 
 fn parse_menu(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
-    let question = n.question();
+    let question = n.question(2, true);
     let fallback = n.node_ref("fallback");
     let on_timeout = n.node_ref("on_timeout");
     let options = n
@@ -949,7 +961,7 @@ fn parse_set(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
 }
 
 fn parse_consent(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
-    let question = n.question();
+    let question = n.question(2, true);
     let yes = n.key_char("yes", '1');
     let no = n.key_char("no", '2');
     let next = n.next();
@@ -1035,6 +1047,51 @@ fn parse_voicemail(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
     Some(NodeKind::Voicemail {
         prompts: prompts.ok()??,
         max: max.ok()?,
+        next: next.ok()?,
+    })
+}
+
+/// The highest mark of a survey: answers are single keys.
+const MAX_SCALE: u8 = 9;
+
+fn parse_survey(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
+    // One replay by default: a survey comes at the end of a call, do not hold the caller.
+    let question = n.question(1, false);
+    let thanks = n.prompts("thanks", false);
+    let next = n.next();
+    let scale = match n.optional("scale", "an integer", Item::as_integer) {
+        Ok(None) => Some(5),
+        Ok(Some((s, pos))) => match u8::try_from(s) {
+            Ok(s) if (1..=MAX_SCALE).contains(&s) => Some(s),
+            _ => {
+                n.err(pos, format!("scale {s} out of range 1..={MAX_SCALE}"));
+                None
+            }
+        },
+        Err(()) => None,
+    };
+    let variable = match n.optional("variable", "a variable name (string)", |i| {
+        i.as_str().map(str::to_owned)
+    }) {
+        Ok(None) => Some("survey".to_owned()),
+        Ok(Some((v, pos))) => {
+            if is_identifier(&v) {
+                Some(v)
+            } else {
+                n.err(
+                    pos,
+                    format!("bad variable name {v:?}: use a-z, 0-9 and `_`"),
+                );
+                None
+            }
+        }
+        Err(()) => None,
+    };
+    Some(NodeKind::Survey {
+        question: question?,
+        scale: scale?,
+        variable: variable?,
+        thanks: thanks.ok()?.unwrap_or_default(),
         next: next.ok()?,
     })
 }

@@ -1,7 +1,7 @@
 //! The thin tokio edge: UDP sockets, the pacing shards and the receive tasks.
 //!
-//! - Pacing shards ([`shard`]): one OS thread per core, each running ONE [`crate::Pacer`] for
-//!   the sessions assigned to it round-robin. A shard sleeps until its pacer's next deadline,
+//! - Pacing shards (`engine/shard.rs`): one OS thread per core, each running ONE
+//!   [`crate::pacer::Pacer`] for the sessions assigned to it round-robin. A shard sleeps until its pacer's next deadline,
 //!   sends what is due with non-blocking `sendto`s (a full socket buffer drops the packet
 //!   rather than delaying every other stream), and drains its command channel.
 //! - One receive task per session (on the caller's runtime) parses incoming RTP (RFC 3550
@@ -9,12 +9,17 @@
 //!   packets to relay to the partner's shard. It also sends the session's RTCP reports.
 //! - Symmetric RTP (RFC 4961): packets are sent where the peer's packets come from, which also
 //!   crosses NATs that rewrite the SDP's address.
+//! - Recordings ([`SessionHandle::record`]): the receive task decodes the caller's audio into
+//!   a [`crate::record::Recorder`] and hands the samples to a writer on a blocking thread
+//!   (`engine/recording.rs`), which writes `<path>.tmp`, renames it and reports the end. The pacing
+//!   shards never see any of it.
 //! - Bridges are kept here, under one lock, because the two legs may live on different
 //!   shards: each direction is "packets received on A are relayed into B's pacer stream".
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,13 +32,15 @@ use tracing::debug;
 use crate::dtmf::DtmfEvent;
 use crate::pacer::{PlayId, StreamConfig};
 use crate::prompt::Prompt;
+use crate::record::{RecordEnd, RecordOptions};
 use crate::{Codec, MediaError};
 
 mod ports;
 mod receive;
+mod recording;
 mod shard;
 use ports::{Bound, Ports};
-use receive::{receive, RxConfig, RxContext};
+use receive::{receive, RxCommand, RxConfig, RxContext};
 use shard::{Command, SendStats};
 
 /// Identifies a media session (one RTP port).
@@ -63,6 +70,18 @@ pub enum MediaEventKind {
     RtpTimeout,
     /// The peer sent an RTCP BYE (RFC 3550 §6.6): its media source is leaving.
     RtcpBye { reason: Option<String> },
+    /// The recording asked by [`SessionHandle::record`] is complete at `path` (a WAV file,
+    /// 8 kHz 16-bit mono, renamed into place before this event, so never seen half
+    /// written). `duration` is the audio in the file. Exactly one of this or
+    /// [`MediaEventKind::RecordFailed`] per `record` call.
+    RecordFinished {
+        path: PathBuf,
+        duration: Duration,
+        reason: RecordEnd,
+    },
+    /// The recording could not be written (directory missing, disk full, session already
+    /// closed…); nothing is left at `path` nor at its `.tmp`.
+    RecordFailed { path: PathBuf, error: String },
 }
 
 /// Handle on the media engine; cheap to clone.
@@ -176,6 +195,7 @@ impl MediaEngine {
         let reset_latch = Arc::new(AtomicBool::new(false));
         let (rx_config, rx_config_rx) = watch::channel(RxConfig::default());
         let rx_config = Arc::new(rx_config);
+        let (rx_commands, rx_commands_rx) = mpsc::unbounded_channel();
         let config = StreamConfig::random(Codec::Pcma);
         let stats = Arc::new(SendStats::default());
         let origin = Instant::now();
@@ -196,6 +216,7 @@ impl MediaEngine {
             socket,
             reset_latch,
             config: rx_config_rx,
+            commands: rx_commands_rx,
             shards: self.shared.shards.clone(),
             events: self.shared.events.clone(),
             stats,
@@ -217,6 +238,7 @@ impl MediaEngine {
             shared: self.shared.clone(),
             closed: AtomicBool::new(false),
             rx_config,
+            rx_commands,
         })
     }
 
@@ -324,6 +346,8 @@ pub struct SessionHandle {
     shared: Arc<Shared>,
     closed: AtomicBool,
     rx_config: Arc<watch::Sender<RxConfig>>,
+    /// To the receive task: recordings.
+    rx_commands: UnboundedSender<RxCommand>,
 }
 
 impl SessionHandle {
@@ -409,6 +433,40 @@ impl SessionHandle {
     /// detection); `None` (the default) disables it. The clock starts now.
     pub fn set_rtp_timeout(&self, timeout: Option<Duration>) {
         self.rx_config.send_modify(|c| c.rtp_timeout = timeout);
+    }
+
+    /// Records what the caller says into the WAV file `path` (8 kHz 16-bit mono, whatever the
+    /// codec), for at most `max`; it also ends after 5 s of silence once the caller has
+    /// spoken, or on `#` (not recorded). See [`SessionHandle::record_with`].
+    pub fn record(&self, path: PathBuf, max: Duration) {
+        self.record_with(path, RecordOptions::new(max));
+    }
+
+    /// Records with explicit end conditions. The audio is written to `<path>.tmp`, renamed
+    /// to `path` at the end, then [`MediaEventKind::RecordFinished`] is reported (or
+    /// [`MediaEventKind::RecordFailed`]). A recording in progress is stopped first (its
+    /// event says [`RecordEnd::Stopped`]). Lost packets are filled with silence.
+    pub fn record_with(&self, path: PathBuf, options: RecordOptions) {
+        if let Err(e) = self.rx_commands.send(RxCommand::Record { path, options }) {
+            // The receive task is gone (session closed): the one event still comes.
+            if let RxCommand::Record { path, .. } = e.0 {
+                emit(
+                    &self.shared.events,
+                    self.id,
+                    MediaEventKind::RecordFailed {
+                        path,
+                        error: "the media session is closed".into(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Ends the recording in progress, if any, keeping what was recorded
+    /// ([`RecordEnd::Stopped`]). Closing the session does the same.
+    pub fn stop_record(&self) {
+        // A closed session has no recording left to stop.
+        let _ = self.rx_commands.send(RxCommand::StopRecord);
     }
 
     /// Stops the stream, sends an RTCP BYE (RFC 3550 §6.6) and releases the ports (also done

@@ -8,8 +8,9 @@
 //! streams. [`engine`] is the thin tokio edge: UDP sockets, one pacing thread per core, a
 //! receive task per session with symmetric RTP (RFC 4961), RTCP, DTMF and dead-call detection. [`dtmf`]: one digit
 //! stream from RFC 4733, SIP INFO and in-band tones. [`relay`]: the pure parts of the
-//! caller <-> agent bridge (reorder buffer, sequence/timestamp rewriting). Nothing here panics
-//! on network or file input.
+//! caller <-> agent bridge (reorder buffer, sequence/timestamp rewriting). [`record`]: what a
+//! message recording keeps and when it ends (the engine writes the WAV off the pacing path).
+//! Nothing here panics on network or file input.
 #![forbid(unsafe_code)]
 
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod g711;
 pub mod g722;
 pub mod pacer;
 pub mod prompt;
+pub mod record;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;
@@ -34,4 +36,5 @@ pub use engine::{
 pub use error::MediaError;
 pub use pacer::{PlayId, StreamId};
 pub use prompt::{load_wav, Prompt, PromptCache};
+pub use record::{RecordEnd, RecordOptions};
 pub use relay::{RelayPacket, RelaySource};

@@ -1,24 +1,27 @@
 //! The receive task of one session: RTP parsing, symmetric-RTP latching, DTMF detection
 //! (RFC 4733 or in-band), dead-call detection, handing packets to relay to the partner's
-//! shard, and the session's RTCP (RFC 3550 §6: reports every ~5 s, BYE on close). One task
-//! per session keeps this work off the pacing shards and spreads it over the runtime's
-//! threads.
+//! shard, feeding a message recording (the file is written elsewhere, `recording.rs`),
+//! and the session's RTCP (RFC 3550 §6: reports every ~5 s, BYE on close). One task per
+//! session keeps this work off the pacing shards and spreads it over the runtime's threads.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio::time::Instant as TokioInstant;
 use tracing::debug;
 
 use super::ports::Bound;
+use super::recording::Recording;
 use super::shard::{Command, SendStats};
 use super::{emit, MediaEvent, MediaEventKind, SessionId};
 use crate::codec::Decoder;
-use crate::dtmf::{InbandDetector, Rfc4733Receiver};
+use crate::dtmf::{DtmfEvent, InbandDetector, Rfc4733Receiver};
+use crate::record::RecordOptions;
 use crate::relay::{RelayPacket, RelaySource};
 use crate::rtcp::{self, ReceptionStats, RtcpPacket, SenderInfo};
 use crate::{rtp, Codec};
@@ -52,6 +55,16 @@ impl Default for RxConfig {
     }
 }
 
+/// Orders from the session handle that are not configuration.
+#[derive(Debug)]
+pub(super) enum RxCommand {
+    Record {
+        path: PathBuf,
+        options: RecordOptions,
+    },
+    StopRecord,
+}
+
 /// Everything the task owns.
 pub(super) struct RxContext {
     pub id: SessionId,
@@ -59,6 +72,7 @@ pub(super) struct RxContext {
     pub socket: Arc<Bound>,
     pub reset_latch: Arc<AtomicBool>,
     pub config: watch::Receiver<RxConfig>,
+    pub commands: UnboundedReceiver<RxCommand>,
     pub shards: Arc<[UnboundedSender<Command>]>,
     pub events: UnboundedSender<MediaEvent>,
     pub stats: Arc<SendStats>,
@@ -88,9 +102,15 @@ pub(super) async fn receive(mut cx: RxContext) {
     let mut rtcp_buf = vec![0u8; 1500];
     let mut reported: Option<SocketAddr> = None;
     let mut rfc4733 = Rfc4733Receiver::new();
-    // Boxed and created on first use: most sessions negotiate telephone-event.
-    let mut inband: Option<Box<(InbandDetector, Decoder)>> = None;
+    // SSRC and timestamp of the last telephone-event packet: where the digit it reports
+    // starts on the audio timeline (RFC 4733 §2.3.1), for a recording to cut it off.
+    let mut event_start: Option<(u32, u32)> = None;
+    // Created on first use: most sessions negotiate telephone-event and record nothing.
+    let mut decoder: Option<Decoder> = None;
+    let mut inband: Option<Box<InbandDetector>> = None;
     let mut pcm: Vec<i16> = Vec::new();
+    let mut recording: Option<Recording> = None;
+    let mut commands_open = true;
     let mut last_rx = TokioInstant::now();
     let mut timed_out = false;
     let mut rtcp = Rtcp {
@@ -104,14 +124,25 @@ pub(super) async fn receive(mut cx: RxContext) {
         buf: Vec::with_capacity(256),
     };
     loop {
+        // What the last round gave the recording goes to its writer.
+        if recording.as_mut().is_some_and(Recording::pump) {
+            recording = None;
+        }
         let cfg = *cx.config.borrow_and_update();
         if cfg.closing {
+            if let Some(r) = recording.take() {
+                r.stop();
+            }
             send_report(&mut cx, &mut rtcp, &cfg, reported, true);
             return;
         }
         let dead_at = cfg.rtp_timeout.filter(|_| !timed_out).map(|t| last_rx + t);
         let dtmf_at = rfc4733.poll_timeout().map(TokioInstant::from_std);
-        let wake = [dead_at, dtmf_at, Some(rtcp.next_report)]
+        let record_at = recording
+            .as_ref()
+            .and_then(|r| r.recorder.poll_timeout())
+            .map(TokioInstant::from_std);
+        let wake = [dead_at, dtmf_at, record_at, Some(rtcp.next_report)]
             .into_iter()
             .flatten()
             .min();
@@ -123,9 +154,39 @@ pub(super) async fn receive(mut cx: RxContext) {
                 }
                 None
             }
+            command = cx.commands.recv(), if commands_open => {
+                match command {
+                    Some(RxCommand::Record { path, options }) => {
+                        // A new recording replaces the one in progress, which ends first.
+                        if let Some(r) = recording.take() {
+                            r.stop();
+                        }
+                        let mut r = Recording::start(
+                            Instant::now(),
+                            path,
+                            options,
+                            cx.id,
+                            cx.events.clone(),
+                        );
+                        // A zero `max` ends at once.
+                        r.recorder.handle_timeout(Instant::now());
+                        recording = Some(r);
+                    }
+                    Some(RxCommand::StopRecord) => {
+                        if let Some(r) = recording.take() {
+                            r.stop();
+                        }
+                    }
+                    None => commands_open = false,
+                }
+                None
+            }
             changed = cx.config.changed() => {
                 if changed.is_err() {
                     // Every handle is gone without close(): end as if closed.
+                    if let Some(r) = recording.take() {
+                        r.stop();
+                    }
                     send_report(&mut cx, &mut rtcp, &cfg, reported, true);
                     return;
                 }
@@ -145,7 +206,17 @@ pub(super) async fn receive(mut cx: RxContext) {
             rtcp.next_report = now + rtcp::report_interval(rand::random());
         }
         rfc4733.handle_timeout(now.into_std());
-        forward_digits(&cx.events, cx.id, &mut rfc4733);
+        forward_digits(
+            &cx.events,
+            cx.id,
+            now.into_std(),
+            &mut rfc4733,
+            &mut recording,
+            event_start,
+        );
+        if let Some(r) = recording.as_mut() {
+            r.recorder.handle_timeout(now.into_std());
+        }
         let Some(received) = received else { continue };
         let (len, from) = match received {
             Ok(r) => r,
@@ -189,23 +260,36 @@ pub(super) async fn receive(mut cx: RxContext) {
                 Codec::CLOCK_RATE,
             );
         }
-        if is_event {
-            rfc4733.handle_packet(now.into_std(), packet.timestamp, packet.payload);
-            forward_digits(&cx.events, cx.id, &mut rfc4733);
-        } else if is_audio && cfg.telephone_event.is_none() {
-            // No telephone-event negotiated: the digits, if any, are tones in the audio.
-            let state = inband.get_or_insert_with(|| {
-                Box::new((InbandDetector::default(), Decoder::new(cfg.codec)))
-            });
-            let (detector, decoder) = &mut **state;
+        // No telephone-event negotiated: the digits, if any, are tones in the audio.
+        let inband_digits = is_audio && cfg.telephone_event.is_none();
+        if is_audio && (inband_digits || recording.is_some()) {
+            let decoder = decoder.get_or_insert_with(|| Decoder::new(cfg.codec));
             if decoder.codec() != cfg.codec {
                 *decoder = Decoder::new(cfg.codec);
             }
             pcm.clear();
             decoder.decode_8k(packet.payload, &mut pcm);
+            if let Some(r) = recording.as_mut() {
+                r.recorder
+                    .handle_audio(now.into_std(), packet.ssrc, packet.timestamp, &pcm);
+            }
+        }
+        if is_event {
+            event_start = Some((packet.ssrc, packet.timestamp));
+            rfc4733.handle_packet(now.into_std(), packet.timestamp, packet.payload);
+            forward_digits(
+                &cx.events,
+                cx.id,
+                now.into_std(),
+                &mut rfc4733,
+                &mut recording,
+                event_start,
+            );
+        } else if inband_digits {
+            let detector = inband.get_or_insert_with(Box::default);
             detector.process(&pcm);
             while let Some(d) = detector.poll_event() {
-                emit(&cx.events, cx.id, MediaEventKind::Dtmf(d));
+                digit(&cx.events, cx.id, now.into_std(), d, &mut recording, None);
             }
         }
         if let Some((to, shard)) = cfg.relay_to.filter(|_| is_event || is_audio) {
@@ -316,10 +400,32 @@ fn send_report(
     }
 }
 
-fn forward_digits(events: &UnboundedSender<MediaEvent>, id: SessionId, rx: &mut Rfc4733Receiver) {
+fn forward_digits(
+    events: &UnboundedSender<MediaEvent>,
+    id: SessionId,
+    now: Instant,
+    rx: &mut Rfc4733Receiver,
+    recording: &mut Option<Recording>,
+    event_start: Option<(u32, u32)>,
+) {
     while let Some(d) = rx.poll_event() {
-        emit(events, id, MediaEventKind::Dtmf(d));
+        digit(events, id, now, d, recording, event_start);
     }
+}
+
+/// Reports a digit, and lets a recording end on it (the stop key is still reported).
+fn digit(
+    events: &UnboundedSender<MediaEvent>,
+    id: SessionId,
+    now: Instant,
+    d: DtmfEvent,
+    recording: &mut Option<Recording>,
+    event_start: Option<(u32, u32)>,
+) {
+    if let Some(r) = recording.as_mut() {
+        r.recorder.handle_digit(now, &d, event_start);
+    }
+    emit(events, id, MediaEventKind::Dtmf(d));
 }
 
 async fn sleep_until_opt(at: Option<TokioInstant>) {

@@ -4,6 +4,7 @@ use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 use super::*;
+use crate::record::{RecordEnd, RecordOptions};
 use crate::{rtp, DtmfSource};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -496,4 +497,322 @@ async fn rtcp_bye_both_ways_and_garbage_is_ignored() {
         p,
         crate::rtcp::RtcpPacket::Bye { sources, .. } if sources == &vec![our_ssrc]
     )));
+}
+
+// --- Message recording -----------------------------------------------------------------
+
+fn sine(freq: f64, ms: usize, amplitude: f64) -> Vec<i16> {
+    (0..ms * 8)
+        .map(|i| (amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+/// Sends `payload` as 20 ms RTP packets (160 octets), paced in real time like a phone.
+async fn send_paced(peer: &UdpSocket, to: SocketAddr, pt: u8, ssrc: u32, ts0: u32, payload: &[u8]) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for (k, frame) in payload.chunks(160).enumerate() {
+        tick.tick().await;
+        let pkt = rtp_packet(pt, k as u16, ts0 + 160 * k as u32, ssrc, k == 0, frame);
+        peer.send_to(&pkt, to).await.unwrap();
+    }
+}
+
+/// |X(f)|² of the samples (Goertzel).
+fn power_at(samples: &[i16], freq: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - k * s1 * s2
+}
+
+/// The next RecordFinished/RecordFailed, skipping other events.
+async fn record_end(rx: &mut UnboundedReceiver<MediaEvent>) -> MediaEventKind {
+    loop {
+        let ev = next_event(rx).await;
+        if matches!(
+            ev.kind,
+            MediaEventKind::RecordFinished { .. } | MediaEventKind::RecordFailed { .. }
+        ) {
+            return ev.kind;
+        }
+    }
+}
+
+/// Reads a recording back, checking the format.
+fn read_wav(path: &std::path::Path) -> Vec<i16> {
+    let reader = hound::WavReader::open(path).expect("a complete WAV file");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 8000, 16)
+    );
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    reader.into_samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn records_the_callers_tone_until_max() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 43_000..=43_049).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("message.wav");
+    let started = Instant::now();
+    session.record(path.clone(), Duration::from_millis(1500));
+    // 2 s of 440 Hz as PCMA, more than the recording takes.
+    let alaw = Codec::Pcma.encode(&sine(440.0, 2000, 8000.0));
+    let to = session.local_addr();
+    let sender = tokio::spawn(async move { send_paced(&peer, to, 8, 0x440, 1234, &alaw).await });
+    let end = record_end(&mut events).await;
+    let elapsed = started.elapsed();
+    let MediaEventKind::RecordFinished {
+        path: got,
+        duration,
+        reason,
+    } = end
+    else {
+        panic!("{end:?}");
+    };
+    assert_eq!(
+        (got.as_path(), reason),
+        (path.as_path(), RecordEnd::MaxReached)
+    );
+    assert!(
+        (Duration::from_millis(1450)..Duration::from_millis(2500)).contains(&elapsed),
+        "ended after {elapsed:?}"
+    );
+    assert!(
+        (Duration::from_millis(1300)..=Duration::from_millis(1500)).contains(&duration),
+        "{duration:?}"
+    );
+    // Renamed into place: no temporary file left.
+    assert!(!recording::tmp_path(&path).exists());
+    let samples = read_wav(&path);
+    assert_eq!(
+        crate::record::samples_duration(samples.len() as u64),
+        duration
+    );
+    let tone = power_at(&samples, 440.0);
+    for other in [220.0, 330.0, 550.0, 660.0, 880.0, 1000.0, 2000.0] {
+        assert!(tone > 100.0 * power_at(&samples, other), "{other} Hz");
+    }
+    assert!(rms(&samples) > 4000.0, "rms {}", rms(&samples));
+    sender.await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc4733_hash_ends_the_recording_and_is_not_recorded() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 43_050..=43_099).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    session.set_telephone_event(Some(101));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diese.wav");
+    session.record(path.clone(), Duration::from_secs(30));
+    let to = session.local_addr();
+    // 500 ms of voice, then `#` as telephone-events on the same timeline (the phone mutes
+    // its audio meanwhile, as most do).
+    let alaw = Codec::Pcma.encode(&sine(440.0, 500, 8000.0));
+    send_paced(&peer, to, 8, 0xCA11, 0, &alaw).await;
+    for (k, p) in crate::dtmf::rfc4733_packets('#', 100)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
+        let pkt = rtp_packet(101, 25 + k as u16, 4000, 0xCA11, p.marker, &p.payload);
+        peer.send_to(&pkt, to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The digit is still reported, before the end of the recording.
+    let mut saw_digit = false;
+    let end = loop {
+        let ev = next_event(&mut events).await;
+        match ev.kind {
+            MediaEventKind::Dtmf(d) => {
+                assert_eq!(d.digit, '#');
+                saw_digit = true;
+            }
+            k @ (MediaEventKind::RecordFinished { .. } | MediaEventKind::RecordFailed { .. }) => {
+                break k
+            }
+            _ => {}
+        }
+    };
+    assert!(saw_digit);
+    let MediaEventKind::RecordFinished {
+        duration, reason, ..
+    } = end
+    else {
+        panic!("{end:?}");
+    };
+    assert_eq!(reason, RecordEnd::Key);
+    assert_eq!(duration, Duration::from_millis(500));
+    let samples = read_wav(&path);
+    assert_eq!(samples.len(), 4000);
+}
+
+#[tokio::test]
+async fn inband_hash_ends_the_recording_and_its_tone_is_cut() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 43_100..=43_149).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcma, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diese-inband.wav");
+    session.record(path.clone(), Duration::from_secs(30));
+    // 500 ms of voice, 120 ms of '#' (941 + 1477 Hz), then silence.
+    let mut pcm = sine(440.0, 500, 8000.0);
+    let low = sine(941.0, 120, 6000.0);
+    let high = sine(1477.0, 120, 6000.0);
+    pcm.extend(low.iter().zip(&high).map(|(a, b)| a + b));
+    pcm.extend(vec![0i16; 8 * 300]);
+    let alaw = Codec::Pcma.encode(&pcm);
+    let to = session.local_addr();
+    let sender = tokio::spawn(async move { send_paced(&peer, to, 8, 0xCA11, 0, &alaw).await });
+    let end = record_end(&mut events).await;
+    let MediaEventKind::RecordFinished {
+        duration, reason, ..
+    } = end
+    else {
+        panic!("{end:?}");
+    };
+    assert_eq!(reason, RecordEnd::Key);
+    assert!(
+        (Duration::from_millis(380)..=Duration::from_millis(500)).contains(&duration),
+        "{duration:?}"
+    );
+    let samples = read_wav(&path);
+    assert_eq!(
+        crate::record::samples_duration(samples.len() as u64),
+        duration
+    );
+    // No trace of the key's tones.
+    let voice = power_at(&samples, 440.0);
+    for f in [941.0, 1477.0] {
+        assert!(power_at(&samples, f) * 1000.0 < voice, "{f} Hz recorded");
+    }
+    sender.await.unwrap();
+}
+
+#[tokio::test]
+async fn silence_after_speech_ends_the_recording() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 43_150..=43_199).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::Pcmu, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silence.wav");
+    // The default is 5 s (pinned with virtual time in `record::tests`); 400 ms here.
+    let options = RecordOptions {
+        silence: Some(Duration::from_millis(400)),
+        ..RecordOptions::new(Duration::from_secs(30))
+    };
+    let started = Instant::now();
+    session.record_with(path.clone(), options);
+    // Quiet line noise first (not speech), 300 ms of voice, then silence on the wire.
+    let mut pcm: Vec<i16> = (0..8 * 300)
+        .map(|i| if i % 2 == 0 { 40 } else { -40 })
+        .collect();
+    pcm.extend(sine(440.0, 300, 8000.0));
+    pcm.extend(vec![0i16; 8 * 2000]);
+    let ulaw = Codec::Pcmu.encode(&pcm);
+    let to = session.local_addr();
+    let sender = tokio::spawn(async move { send_paced(&peer, to, 0, 0x51, 0, &ulaw).await });
+    let end = record_end(&mut events).await;
+    let elapsed = started.elapsed();
+    let MediaEventKind::RecordFinished {
+        duration, reason, ..
+    } = end
+    else {
+        panic!("{end:?}");
+    };
+    assert_eq!(reason, RecordEnd::Silence);
+    // 300 ms noise + 300 ms voice + 400 ms silence.
+    assert!(
+        (Duration::from_millis(950)..Duration::from_millis(2000)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+    assert!(
+        (Duration::from_millis(900)..Duration::from_millis(1100)).contains(&duration),
+        "{duration:?}"
+    );
+    assert_eq!(read_wav(&path).len() as u128, duration.as_micros() / 125);
+    sender.abort();
+}
+
+#[tokio::test]
+async fn stop_close_replace_and_failures_report_once_each() {
+    let (engine, mut events) = MediaEngine::start(LOCALHOST, 43_200..=43_249).unwrap();
+    let session = engine.open_session().unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    session.set_remote(peer.local_addr().unwrap(), Codec::G722, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let to = session.local_addr();
+
+    // G.722 audio is recorded as its 8 kHz lower band; stop_record keeps it.
+    let first = dir.path().join("g722.wav");
+    session.record(first.clone(), Duration::from_secs(30));
+    let g722 = Codec::G722.encode(&sine(440.0, 400, 8000.0));
+    send_paced(&peer, to, 9, 0x722, 0, &g722).await;
+    // Let the receive task take the last packets before the stop order.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    session.stop_record();
+    let MediaEventKind::RecordFinished {
+        duration, reason, ..
+    } = record_end(&mut events).await
+    else {
+        panic!("not finished");
+    };
+    assert_eq!(
+        (reason, duration),
+        (RecordEnd::Stopped, Duration::from_millis(400))
+    );
+    let samples = read_wav(&first);
+    assert!(power_at(&samples[400..], 440.0) > 100.0 * power_at(&samples[400..], 1000.0));
+    // Nothing more when nothing records.
+    session.stop_record();
+
+    // A new recording replaces the one in progress, which ends as Stopped.
+    let a = dir.path().join("a.wav");
+    let b = dir.path().join("b.wav");
+    session.record(a.clone(), Duration::from_secs(30));
+    session.record(b.clone(), Duration::from_secs(30));
+    match record_end(&mut events).await {
+        MediaEventKind::RecordFinished { path, reason, .. } => {
+            assert_eq!((path, reason), (a, RecordEnd::Stopped))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Closing the session ends it as well, with the file in place.
+    session.close();
+    match record_end(&mut events).await {
+        MediaEventKind::RecordFinished { path, reason, .. } => {
+            assert_eq!((&path, reason), (&b, RecordEnd::Stopped));
+            assert!(read_wav(&path).is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    // On a closed session, and into a missing directory: RecordFailed, nothing left behind.
+    session.record(dir.path().join("late.wav"), Duration::from_secs(1));
+    assert!(matches!(
+        record_end(&mut events).await,
+        MediaEventKind::RecordFailed { .. }
+    ));
+    let other = engine.open_session().unwrap();
+    let missing = dir.path().join("nope").join("m.wav");
+    other.record(missing.clone(), Duration::from_secs(1));
+    match record_end(&mut events).await {
+        MediaEventKind::RecordFailed { path, error } => {
+            assert_eq!(path, missing);
+            assert!(error.contains("cannot create"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!recording::tmp_path(&missing).exists());
 }
