@@ -405,3 +405,69 @@ type = "hangup"
         "sip:agent5@127.0.0.1"
     );
 }
+
+#[test]
+fn a_voicemail_node_records_the_callers_message() {
+    let _ports = serial();
+    let state_plan = state_dir("voicemail-plan");
+    let plan = state_plan.join("voicemail.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "messagerie"
+[nodes.messagerie]
+type = "voicemail"
+prompts = ["fr/attente-01"]
+max = "3s"
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#,
+    )
+    .expect("write the plan");
+    let (state, _pbx, acdd) = start("voicemail", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    // The caller speaks (sip-tester's 7 s PCMA sample) 1 s after the ACK:
+    // through the prompt and into the recording.
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_dtmf.xml",
+        "3939",
+        5090,
+        &[
+            ("rtp_port", "41000".to_string()),
+            ("dtmf", "/usr/share/sip-tester/g711a.pcap".to_string()),
+        ],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(90)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let record = the_record(&acdd);
+    let file = record["variables"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {record}"))
+        .to_string();
+    let wav = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert_eq!(&wav[..4], b"RIFF", "a WAV file");
+    // 8 kHz, 16-bit mono: about 3 s of audio (max), with speech in it.
+    let samples: Vec<i16> = wav[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let seconds = samples.len() as f64 / 8000.0;
+    assert!((2.5..=3.5).contains(&seconds), "{seconds} s recorded");
+    let rms =
+        (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    assert!(rms > 300.0, "the message is silent (rms {rms})");
+    assert!(path_of(&record).contains(&"messagerie".to_string()));
+}

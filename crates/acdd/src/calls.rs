@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::legs::PartnerEvent;
+use crate::legs::Bridged;
 use crate::queueing::{AcdHandle, AcdIn, ToCall};
 use crate::reload::PlanHolder;
 
@@ -32,6 +32,8 @@ pub struct Ctx {
     pub acd: Option<AcdHandle>,
     /// (agent id, user part of their phone URI), to recognise feature codes.
     pub agents: Vec<(String, String)>,
+    /// Where recorded messages go.
+    pub messages_dir: std::path::PathBuf,
     /// The dialplan for calls starting now (hot-reloaded).
     pub plan: Arc<PlanHolder>,
     pub prompts: Arc<PromptCache>,
@@ -133,6 +135,9 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
     let (to_call_tx, mut to_call_rx) = mpsc::unbounded_channel();
     let (partner_tx, mut partner_rx) = mpsc::unbounded_channel();
     let mut partner: Option<mpsc::UnboundedSender<crate::legs::LegCmd>> = None;
+    // The message being recorded, and the one recorded.
+    let mut recording: Option<std::path::PathBuf> = None;
+    let mut message: Option<std::path::PathBuf> = None;
     let mut queue = QueueState {
         id: ctx
             .acd
@@ -258,9 +263,13 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         }
                     }
                 }
-                Action::Record { .. } => {
-                    warn!(call_id = %facts.call_id, "message recording is not available yet");
-                    call.handle_record_finished(Instant::now());
+                Action::Record { max } => {
+                    let path = ctx
+                        .messages_dir
+                        .join(format!("{}.wav", file_safe(&facts.call_id)));
+                    info!(call_id = %facts.call_id, path = %path.display(), ?max, "recording the caller's message");
+                    recording = Some(path.clone());
+                    session.record(path, max);
                 }
                 Action::OfferCallback => {
                     let target = call_plan.queues().into_iter().next();
@@ -333,13 +342,13 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
             ev = partner_rx.recv() => {
                 let now = Instant::now();
                 match ev {
-                    Some(PartnerEvent::Answered) => call.handle_transfer(now, TransferIn::Connected),
-                    Some(PartnerEvent::Failed { status }) => {
+                    Some(Bridged::Answered) => call.handle_transfer(now, TransferIn::Connected),
+                    Some(Bridged::Failed { status }) => {
                         info!(call_id = %facts.call_id, status, "transfer failed");
                         partner = None;
                         call.handle_transfer(now, TransferIn::Failed);
                     }
-                    Some(PartnerEvent::HungUp) => {
+                    Some(Bridged::HungUp) => {
                         partner = None;
                         call.handle_transfer(now, TransferIn::PartnerHungUp);
                     }
@@ -379,6 +388,17 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         current_play = None;
                         call.handle_media(now, MediaIn::PlaybackFinished);
                     }
+                    Some(MediaEventKind::RecordFinished { path, duration, reason }) => {
+                        info!(call_id = %facts.call_id, path = %path.display(), ?duration, ?reason, "message recorded");
+                        recording = None;
+                        message = Some(path);
+                        call.handle_record_finished(now);
+                    }
+                    Some(MediaEventKind::RecordFailed { path, error }) => {
+                        warn!(call_id = %facts.call_id, path = %path.display(), %error, "message not recorded");
+                        recording = None;
+                        call.handle_record_finished(now);
+                    }
                     Some(MediaEventKind::Dtmf(ev)) => {
                         info!(call_id = %facts.call_id, digit = %ev.digit, source = ?ev.source, "DTMF");
                         call.handle_media(now, MediaIn::Dtmf(ev.digit));
@@ -395,8 +415,34 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
             }
         }
     };
+    // A caller who hangs up during their message (the usual way to end
+    // one): what was said is kept; wait a little for the file.
+    if let Some(path) = recording.take() {
+        session.stop_record();
+        let done = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            while let Some(ev) = media_rx.recv().await {
+                if matches!(
+                    ev,
+                    MediaEventKind::RecordFinished { .. } | MediaEventKind::RecordFailed { .. }
+                ) {
+                    return matches!(ev, MediaEventKind::RecordFinished { .. });
+                }
+            }
+            false
+        })
+        .await;
+        if matches!(done, Ok(true)) {
+            message = Some(path);
+        }
+    }
     if let Ok(mut routes) = ctx.media_routes.lock() {
         routes.remove(&session.id());
+    }
+    let mut summary = summary;
+    if let Some(m) = message {
+        summary
+            .variables
+            .insert("message".into(), m.display().to_string());
     }
     // A transfer's partner still on the line goes with the call.
     if let Some(p) = partner {
@@ -554,6 +600,19 @@ fn refused(arrived: Instant, outcome: Outcome, status: u16) -> CallSummary {
         variables: Default::default(),
         transferred_to: None,
     }
+}
+
+/// A Call-ID made safe as a file name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A number or URI to dial: numbers go through the PBX.

@@ -69,6 +69,13 @@ pub struct TrunkSection {
 pub struct StoreSection {
     #[serde(default = "default_store")]
     pub path: PathBuf,
+    /// Where the callers' recorded messages (voicemail nodes) are written.
+    #[serde(default = "default_messages")]
+    pub messages_dir: PathBuf,
+}
+
+fn default_messages() -> PathBuf {
+    PathBuf::from("messages")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +137,7 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             path: default_store(),
+            messages_dir: default_messages(),
         }
     }
 }
@@ -208,22 +216,9 @@ fn expires<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     Ok(e)
 }
 
-/// "500ms", "2s", "1m".
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" | "min" => Some(Duration::from_secs(n.checked_mul(60)?)),
-        _ => None,
-    }
-}
-
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    match parse_duration(&s) {
+    match ld_dialplan::parse_duration(&s).ok() {
         Some(v) if v >= Duration::from_millis(200) => Ok(v),
         _ => Err(de::Error::custom(format!(
             "expected a duration such as \"2s\" or \"500ms\" (at least 200ms), got {s:?}"
@@ -307,6 +302,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut cfg.store.path,
+            &mut cfg.store.messages_dir,
             &mut cfg.dialplan.path,
             &mut cfg.prompts.dir,
         ] {
@@ -425,15 +421,5 @@ wrap_up = "10s"
         let typo = text.replace("wrap_up", "wrapup");
         let e = Config::parse("acdd.toml", &typo).expect_err("unknown key");
         assert!(e.0.starts_with("acdd.toml:15:1: "), "{e}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2"), None);
-        assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("-1s"), None);
     }
 }

@@ -127,7 +127,14 @@ async fn serve(
         .iter()
         .map(|a| (a.id.clone(), features::uri_user(&a.phone).to_string()))
         .collect();
+    std::fs::create_dir_all(&cfg.store.messages_dir).with_context(|| {
+        format!(
+            "creating the messages directory {}",
+            cfg.store.messages_dir.display()
+        )
+    })?;
     let ctx = Arc::new(Ctx {
+        messages_dir: cfg.store.messages_dir.clone(),
         edge: edge.clone(),
         acd,
         agents,

@@ -209,6 +209,86 @@ pub fn spawn_agent(
     tx
 }
 
+/// How a call placed by [`spawn_bridged`] went.
+#[derive(Debug)]
+pub enum Bridged {
+    /// Answered (and bridged, when there was a session to bridge with).
+    Answered,
+    Failed {
+        status: u16,
+    },
+    /// Hung up after answering.
+    HungUp,
+}
+
+/// Calls `target` and, once answered, relays media between it and `other`.
+/// Used for callbacks (the citizen, bridged to the agent) and transfers (the
+/// partner, bridged to the caller). Ends on the far end's BYE or a command.
+fn spawn_bridged(
+    edge: Arc<SipEdge>,
+    media: MediaEngine,
+    target: String,
+    other: Option<SessionId>,
+    report: impl Fn(Bridged) + Send + 'static,
+) -> mpsc::UnboundedSender<LegCmd> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (session, mut leg) = match place(&edge, &media, &target) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(%target, error = %e, "cannot place the call");
+                report(Bridged::Failed { status: 500 });
+                return;
+            }
+        };
+        let mut answered = false;
+        loop {
+            tokio::select! {
+                ev = leg.next_event() => match ev {
+                    Some(OutboundEvent::Progress { .. }) | Some(OutboundEvent::Refer { .. }) => {}
+                    Some(OutboundEvent::Answered { sdp }) => {
+                        answered = true;
+                        let bridged = other.is_none_or(|o| media.bridge(o, session.id()).is_ok());
+                        if apply_answer(&session, &sdp) && bridged {
+                            info!(%target, "answered and bridged");
+                            report(Bridged::Answered);
+                        } else {
+                            let _ = leg.bye().await;
+                            report(Bridged::Failed { status: 488 });
+                            break;
+                        }
+                    }
+                    Some(OutboundEvent::Rejected { status }) => {
+                        info!(%target, status, "not answered");
+                        report(Bridged::Failed { status });
+                        break;
+                    }
+                    Some(OutboundEvent::HungUp) | None => {
+                        report(if answered { Bridged::HungUp } else { Bridged::Failed { status: 500 } });
+                        break;
+                    }
+                },
+                cmd = rx.recv() => match cmd {
+                    Some(LegCmd::Bridge(o)) => {
+                        let _ = media.bridge(o, session.id());
+                    }
+                    Some(LegCmd::Cancel) | Some(LegCmd::Hangup) | None => {
+                        if answered {
+                            let _ = leg.bye().await;
+                        } else {
+                            let _ = leg.cancel().await;
+                        }
+                        break;
+                    }
+                },
+            }
+        }
+        media.unbridge(session.id());
+        session.close();
+    });
+    tx
+}
+
 /// Calls a citizen back and bridges them with the agent's leg.
 pub fn spawn_citizen(
     edge: Arc<SipEdge>,
@@ -219,155 +299,28 @@ pub fn spawn_citizen(
     agent_session: Option<SessionId>,
     acd: mpsc::UnboundedSender<AcdIn>,
 ) -> mpsc::UnboundedSender<LegCmd> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let report = |r: LegReport| {
-            let _ = acd.send(AcdIn::Leg(r));
+    spawn_bridged(edge, media, target, agent_session, move |ev| {
+        let r = match ev {
+            Bridged::Answered => LegReport::CitizenAnswered { callback },
+            Bridged::Failed { .. } => LegReport::CitizenFailed { callback, call },
+            Bridged::HungUp => LegReport::CitizenHungUp { callback, call },
         };
-        let (session, mut leg) = match place(&edge, &media, &target) {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(%callback, %target, error = %e, "cannot call the citizen back");
-                report(LegReport::CitizenFailed { callback, call });
-                return;
-            }
-        };
-        let mut answered = false;
-        loop {
-            tokio::select! {
-                ev = leg.next_event() => match ev {
-                    Some(OutboundEvent::Progress { .. }) => {}
-                    Some(OutboundEvent::Answered { sdp }) => {
-                        answered = true;
-                        if apply_answer(&session, &sdp) {
-                            if let Some(agent) = agent_session {
-                                if let Err(e) = media.bridge(agent, session.id()) {
-                                    warn!(%callback, error = %e, "bridge failed");
-                                }
-                            }
-                            info!(%callback, "citizen called back and bridged to the agent");
-                            report(LegReport::CitizenAnswered { callback });
-                        } else {
-                            let _ = leg.bye().await;
-                            report(LegReport::CitizenFailed { callback, call });
-                            break;
-                        }
-                    }
-                    Some(OutboundEvent::Rejected { status }) => {
-                        info!(%callback, status, "the citizen did not answer the callback");
-                        report(LegReport::CitizenFailed { callback, call });
-                        break;
-                    }
-                    Some(OutboundEvent::Refer { .. }) => {}
-                    Some(OutboundEvent::HungUp) | None => {
-                        if answered {
-                            report(LegReport::CitizenHungUp { callback, call });
-                        } else {
-                            report(LegReport::CitizenFailed { callback, call });
-                        }
-                        break;
-                    }
-                },
-                cmd = rx.recv() => match cmd {
-                    Some(LegCmd::Bridge(other)) => {
-                        let _ = media.bridge(other, session.id());
-                    }
-                    Some(LegCmd::Cancel) | Some(LegCmd::Hangup) | None => {
-                        if answered {
-                            let _ = leg.bye().await;
-                        } else {
-                            let _ = leg.cancel().await;
-                        }
-                        break;
-                    }
-                },
-            }
-        }
-        media.unbridge(session.id());
-        session.close();
-    });
-    tx
-}
-
-/// What a transfer's partner leg tells its call.
-#[derive(Debug)]
-pub enum PartnerEvent {
-    /// Answered and bridged to the caller.
-    Answered,
-    Failed {
-        status: u16,
-    },
-    HungUp,
+        let _ = acd.send(AcdIn::Leg(r));
+    })
 }
 
 /// Calls a transfer's partner and bridges them with `caller` once they
-/// answer (the caller's call task owns the leg).
+/// answer (the caller's call task owns the leg and hears its events).
 pub fn spawn_partner(
     edge: Arc<SipEdge>,
     media: MediaEngine,
     target: String,
     caller: SessionId,
-    events: mpsc::UnboundedSender<PartnerEvent>,
+    events: mpsc::UnboundedSender<Bridged>,
 ) -> mpsc::UnboundedSender<LegCmd> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let (session, mut leg) = match place(&edge, &media, &target) {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(%target, error = %e, "cannot call the transfer's partner");
-                let _ = events.send(PartnerEvent::Failed { status: 500 });
-                return;
-            }
-        };
-        let mut answered = false;
-        loop {
-            tokio::select! {
-                ev = leg.next_event() => match ev {
-                    Some(OutboundEvent::Progress { .. }) => {}
-                    Some(OutboundEvent::Answered { sdp }) => {
-                        answered = true;
-                        if apply_answer(&session, &sdp) && media.bridge(caller, session.id()).is_ok() {
-                            info!(%target, "caller bridged to the transfer's partner");
-                            let _ = events.send(PartnerEvent::Answered);
-                        } else {
-                            let _ = leg.bye().await;
-                            let _ = events.send(PartnerEvent::Failed { status: 488 });
-                            break;
-                        }
-                    }
-                    Some(OutboundEvent::Rejected { status }) => {
-                        let _ = events.send(PartnerEvent::Failed { status });
-                        break;
-                    }
-                    Some(OutboundEvent::Refer { .. }) => {}
-                    Some(OutboundEvent::HungUp) | None => {
-                        let _ = events.send(if answered {
-                            PartnerEvent::HungUp
-                        } else {
-                            PartnerEvent::Failed { status: 500 }
-                        });
-                        break;
-                    }
-                },
-                cmd = rx.recv() => match cmd {
-                    Some(LegCmd::Bridge(other)) => {
-                        let _ = media.bridge(other, session.id());
-                    }
-                    Some(LegCmd::Cancel) | Some(LegCmd::Hangup) | None => {
-                        if answered {
-                            let _ = leg.bye().await;
-                        } else {
-                            let _ = leg.cancel().await;
-                        }
-                        break;
-                    }
-                },
-            }
-        }
-        media.unbridge(session.id());
-        session.close();
-    });
-    tx
+    spawn_bridged(edge, media, target, Some(caller), move |ev| {
+        let _ = events.send(ev);
+    })
 }
 
 #[cfg(test)]
