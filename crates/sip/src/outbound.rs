@@ -278,7 +278,10 @@ mod tests {
 
     #[test]
     fn refer_to_values() {
-        assert_eq!(refer_target("<sip:agent5@127.0.0.1>"), "sip:agent5@127.0.0.1");
+        assert_eq!(
+            refer_target("<sip:agent5@127.0.0.1>"),
+            "sip:agent5@127.0.0.1"
+        );
         assert_eq!(
             refer_target("\"Partner\" <sip:+33123@pbx;user=phone?Replaces=abc>;x=y"),
             "sip:+33123@pbx;user=phone"
