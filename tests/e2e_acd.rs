@@ -979,3 +979,67 @@ fn an_agent_transfers_the_caller_by_refer_to_a_partner() {
         "the journal says so: {journal:?}"
     );
 }
+
+#[test]
+fn agents_are_rung_through_a_pbx_that_challenges_invites() {
+    let _ports = serial();
+    let state = state_dir("acd-407");
+    // AUTH_INVITE: the PBX answers 407 to INVITEs from its own users (acd).
+    let pbx = Kamailio::start(&state, &["AUTH_INVITE"]);
+    let phone = agents::phone(&state, 1, Mode::answer(500, 2000), None, None);
+    assert!(pbx
+        .wait_registered("agent1", Duration::from_secs(10))
+        .is_some());
+    let plan = agents::queue_dialplan(&state);
+    let cfg = acdd::config(&state, true, Some(&plan));
+    agents::append_acd(
+        &cfg,
+        &QueueSpec {
+            members: &["agent1"],
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        },
+    );
+    let acdd = Acdd::start(&state, &cfg, &[]);
+    pbx.wait_registered("acd", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    let _caller_rtp = RtpListener::bind(41000);
+    let mut caller = agents::caller(
+        &state,
+        &CallerSpec {
+            name: "caller",
+            from_user: "+33612345678",
+            sip_port: 5090,
+            media_port: 41010,
+            rtp_port: 41000,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        },
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(60)),
+        "{}\n--- agent1\n{}\n--- acdd\n{}",
+        caller.describe(),
+        phone.describe(),
+        acdd.log()
+    );
+    // The first INVITE got the 407; the second (CSeq 2) carried the
+    // credentials (Kamailio logs "{branch CSeq method Call-ID}").
+    let kamailio = pbx.proc.log_text();
+    let invites: Vec<&str> = kamailio
+        .lines()
+        .filter(|l| l.contains("REQ INVITE sip:agent1@127.0.0.1"))
+        .collect();
+    assert!(
+        invites.iter().any(|l| l.contains(" 1 INVITE "))
+            && invites.iter().any(|l| l.contains(" 2 INVITE ")),
+        "expected a challenged INVITE and its authenticated retry:\n{}",
+        invites.join("\n")
+    );
+    let records = acdd.report_calls();
+    assert_eq!(records[0]["agent"], "agent1", "{records:?}");
+    assert_eq!(records[0]["outcome"], "answered");
+}

@@ -101,7 +101,7 @@ fn spawn(state: &Path, run: &Path, ctl: &str, defines: &[&str], generation: u32)
     for d in defines {
         cmd.arg("-A").arg(d);
     }
-    Proc::spawn(
+    Proc::spawn_group(
         "kamailio",
         cmd,
         state.join(format!("kamailio-{generation}.log")),

@@ -9,11 +9,26 @@ pub struct Proc {
     pub name: String,
     pub child: Child,
     pub log: PathBuf,
+    /// Started in a process group of its own (a peer that forks workers,
+    /// like Kamailio): signals go to the whole group, so no worker outlives
+    /// the test holding its ports.
+    group: bool,
 }
 
 impl Proc {
     /// Spawns `cmd` with stdout and stderr into `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Proc {
+    pub fn spawn(name: &str, cmd: Command, log: PathBuf) -> Proc {
+        Proc::spawn_inner(name, cmd, log, false)
+    }
+
+    /// Like [`Proc::spawn`], in a new process group that is signalled whole.
+    pub fn spawn_group(name: &str, mut cmd: Command, log: PathBuf) -> Proc {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        Proc::spawn_inner(name, cmd, log, true)
+    }
+
+    fn spawn_inner(name: &str, mut cmd: Command, log: PathBuf, group: bool) -> Proc {
         let out = std::fs::File::create(&log).expect("create the log");
         let err = out.try_clone().expect("clone the log handle");
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
@@ -24,6 +39,7 @@ impl Proc {
             name: name.to_string(),
             child,
             log,
+            group,
         }
     }
 
@@ -35,11 +51,18 @@ impl Proc {
         crate::read(&self.log)
     }
 
-    /// Sends a signal by PID (only to the process this handle started).
+    /// Sends a signal by PID (only to the process this handle started, or
+    /// to the group it leads).
     pub fn signal(&self, sig: &str) {
+        let target = if self.group {
+            format!("-{}", self.pid())
+        } else {
+            self.pid().to_string()
+        };
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
+            .arg("--")
+            .arg(target)
             .status();
     }
 
@@ -60,11 +83,22 @@ impl Proc {
     /// SIGTERM, then SIGKILL after `grace`.
     pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
+            if self.group {
+                // The leader is gone; its workers may not be.
+                self.signal("KILL");
+            }
             return Some(status);
         }
         self.signal("TERM");
         if let Some(s) = self.wait_exit(grace) {
+            if self.group {
+                // Workers that outlived their parent go with it.
+                self.signal("KILL");
+            }
             return Some(s);
+        }
+        if self.group {
+            self.signal("KILL");
         }
         let _ = self.child.kill();
         self.child.wait().ok()

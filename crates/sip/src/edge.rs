@@ -104,7 +104,17 @@ impl SipEdge {
             .map_err(bind_err)?;
         transports.add_transport(tcp.into());
 
+        // Call-IDs end with our host (rsipstack's default names its vendor).
+        let option = rsipstack::transaction::endpoint::EndpointOption {
+            callid_suffix: Some(
+                cfg.public_address
+                    .unwrap_or_else(|| cfg.listen.ip())
+                    .to_string(),
+            ),
+            ..Default::default()
+        };
         let endpoint = EndpointBuilder::new()
+            .with_option(option)
             .with_user_agent(&cfg.user_agent)
             .with_transport_layer(transports)
             .with_cancel_token(cancel.clone())
