@@ -1043,3 +1043,95 @@ fn agents_are_rung_through_a_pbx_that_challenges_invites() {
     assert_eq!(records[0]["agent"], "agent1", "{records:?}");
     assert_eq!(records[0]["outcome"], "answered");
 }
+
+#[test]
+fn the_control_api_transfers_a_connected_call() {
+    let _ports = serial();
+    let state = state_dir("acd-api-transfer");
+    let pbx = Kamailio::start(&state, &[]);
+    // agent1 answers and stays; agent5 (the partner) answers and hangs up 2 s later.
+    let _agent = agents::phone(&state, 1, Mode::answer(500, 0), None, None);
+    let partner = agents::phone(&state, 5, Mode::answer(500, 2000), None, None);
+    for aor in ["agent1", "agent5"] {
+        assert!(
+            pbx.wait_registered(aor, Duration::from_secs(10)).is_some(),
+            "{aor}"
+        );
+    }
+    let plan = agents::queue_dialplan(&state);
+    let cfg = acdd::config(&state, true, Some(&plan));
+    agents::append_acd(
+        &cfg,
+        &QueueSpec {
+            members: &["agent1"],
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        },
+    );
+    let mut text = std::fs::read_to_string(&cfg).expect("read the config");
+    text.push_str("\n[control]\nlisten = \"127.0.0.1:5081\"\n");
+    std::fs::write(&cfg, text).expect("write the config");
+    let acdd = Acdd::start(&state, &cfg, &[]);
+    pbx.wait_registered("acd", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    let _caller_rtp = RtpListener::bind(41000);
+    let mut caller = agents::caller(
+        &state,
+        &CallerSpec {
+            name: "caller",
+            from_user: "+33612345678",
+            sip_port: 5090,
+            media_port: 41010,
+            rtp_port: 41000,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        },
+    );
+    // Connected to agent1: the API says on_call.
+    let connected = wait_for(Duration::from_secs(40), Duration::from_millis(200), || {
+        (agent_status(5081, "agent1").0 == "on_call").then_some(())
+    });
+    assert!(connected.is_some(), "never connected:\n{}", acdd.log());
+    let call_id = agents::sent_invite_call_ids(&caller)
+        .into_iter()
+        .next()
+        .expect("the caller's Call-ID");
+    let (code, body) = agents::http(
+        5081,
+        "POST",
+        &format!("/api/v1/calls/{call_id}/transfer?target=sip:agent5@127.0.0.1"),
+    );
+    assert_eq!(code, 200, "{body}\n{}", acdd.log());
+    assert!(
+        caller.wait_success(Duration::from_secs(40)),
+        "{}\n--- partner\n{}\n{}",
+        caller.describe(),
+        partner.describe(),
+        acdd.log()
+    );
+    let record = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        acdd.report_calls()
+            .into_iter()
+            .find(|r| r["call_id"] == call_id.as_str())
+    })
+    .unwrap_or_else(|| panic!("no record:\n{}", acdd.log()));
+    assert_eq!(record["outcome"], "transferred", "{record}");
+    assert_eq!(record["agent"], "agent1", "{record}");
+    assert_eq!(
+        record["variables"]["transferred_to"],
+        "sip:agent5@127.0.0.1"
+    );
+    // A call that is not there is a 404, not a silent success.
+    assert_eq!(
+        agents::http(
+            5081,
+            "POST",
+            "/api/v1/calls/nope/transfer?target=sip:x@127.0.0.1"
+        )
+        .0,
+        404
+    );
+}

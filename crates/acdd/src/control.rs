@@ -5,6 +5,8 @@
 //! - `GET  /api/v1/status`                 agents and queues
 //! - `POST /api/v1/agents/{id}/{command}`  login, logout, pause, resume,
 //!   end_wrap_up; `pause` takes `?reason=…`
+//! - `POST /api/v1/calls/{call_id}/transfer?target=sip:…` transfer a call
+//!   connected to an agent (as a REFER from the agent's phone would)
 //!
 //! Errors are JSON `{ "error": "…" }` with 404 (unknown agent or command),
 //! 409 (refused in the agent's state) or 503 (no ACD configured).
@@ -77,6 +79,37 @@ async fn command(
     }
 }
 
+async fn transfer(
+    State(api): State<Api>,
+    Path(call_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(acd) = api.acd else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no queue is configured");
+    };
+    let Some(target) = q.get("target").filter(|t| !t.is_empty()).cloned() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "target=sip:… or a number is required",
+        );
+    };
+    match acd
+        .ask(|reply| AcdIn::Transfer {
+            sip_call_id: call_id.clone(),
+            target: target.clone(),
+            reply,
+        })
+        .await
+    {
+        Some(Ok(())) => {
+            info!(%call_id, %target, "transfer from the API");
+            Json(json!({ "ok": true })).into_response()
+        }
+        Some(Err(e)) => error(StatusCode::NOT_FOUND, e),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "the ACD is stopping"),
+    }
+}
+
 /// Serves the API until `stop`.
 pub async fn serve(
     listen: SocketAddr,
@@ -86,6 +119,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/agents/{agent}/{command}", post(command))
+        .route("/api/v1/calls/{call_id}/transfer", post(transfer))
         .with_state(Api { acd });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     info!(%listen, "control API listening");

@@ -93,6 +93,12 @@ pub enum AcdIn {
     Status {
         reply: oneshot::Sender<Status>,
     },
+    /// Transfer the connected call with this SIP Call-ID (the control API).
+    Transfer {
+        sip_call_id: String,
+        target: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Leg(LegReport),
     SetOpen(bool),
 }
@@ -120,6 +126,9 @@ pub struct QueueView {
     /// The bound a caller joining now would hear ("moins de N minutes"); 0: none.
     pub estimated_wait_minutes: u32,
     pub estimated_wait_p50_seconds: Option<u64>,
+    /// The classic exponential average of answered callers' waits, kept
+    /// beside the model so the two can be compared.
+    pub classic_wait_seconds: Option<u64>,
 }
 
 /// The handle calls use.
@@ -380,6 +389,13 @@ impl Task {
             AcdIn::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            AcdIn::Transfer {
+                sip_call_id,
+                target,
+                reply,
+            } => {
+                let _ = reply.send(self.transfer(now, &sip_call_id, &target));
+            }
             AcdIn::Leg(report) => self.leg_report(now, report),
         }
     }
@@ -617,6 +633,33 @@ impl Task {
         }
     }
 
+    /// A transfer asked through the API: as if the agent's phone sent a
+    /// REFER (the agent's leg ends, the caller goes to the partner).
+    fn transfer(&mut self, now: Instant, sip_call_id: &str, target: &str) -> Result<(), String> {
+        let call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.sip_call_id == sip_call_id)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| format!("no call {sip_call_id:?} in the ACD"))?;
+        let offer = self
+            .bridged
+            .get(&call)
+            .copied()
+            .ok_or_else(|| format!("call {sip_call_id:?} is not with an agent"))?;
+        if let Some(o) = self.offers.get(&offer) {
+            let _ = o.to_leg.send(LegCmd::Hangup);
+        }
+        self.leg_report(
+            now,
+            LegReport::AgentTransfer {
+                offer,
+                target: target.to_string(),
+            },
+        );
+        Ok(())
+    }
+
     fn status(&self) -> Status {
         let mut agents: Vec<AgentView> = self
             .phones
@@ -657,6 +700,12 @@ impl Task {
                     estimated_wait_minutes: est.map_or(0, |e| e.announce_minutes),
                     estimated_wait_p50_seconds: est
                         .filter(|e| e.announce_minutes > 0)
+                        .map(|e| e.p50.as_secs()),
+                    classic_wait_seconds: self
+                        .acd
+                        .classic_estimate(&q)
+                        .ok()
+                        .flatten()
                         .map(|e| e.p50.as_secs()),
                 }
             })
