@@ -471,3 +471,33 @@ type = "hangup"
     assert!(rms > 300.0, "the message is silent (rms {rms})");
     assert!(path_of(&record).contains(&"messagerie".to_string()));
 }
+
+#[test]
+fn sighup_reloads_the_dialplan_and_a_broken_one_is_refused() {
+    let _ports = serial();
+    let state = state_dir("sighup");
+    let plan = state.join("plan.toml");
+    let original = std::fs::read_to_string(root().join("dialplans/default.toml")).expect("read");
+    std::fs::write(&plan, &original).expect("write the plan");
+    let cfg = acdd::config(&state, false, Some(&plan));
+    let mut acdd = Acdd::start(&state, &cfg, &[]);
+    acdd.proc.signal("HUP");
+    assert!(
+        acdd.wait_log("SIGHUP: reloading the dialplan", Duration::from_secs(5))
+            && acdd.wait_log("dialplan reloaded", Duration::from_secs(5)),
+        "{}",
+        acdd.log()
+    );
+    std::fs::write(&plan, original.replace("[entries]", "[entrees]")).expect("break it");
+    acdd.proc.signal("HUP");
+    assert!(
+        acdd.wait_log("keeping the running one", Duration::from_secs(5)),
+        "{}",
+        acdd.log()
+    );
+    assert!(
+        acdd.proc.is_running(),
+        "a broken plan never stops the daemon"
+    );
+    assert!(acdd.terminate(), "{}", acdd.log());
+}
