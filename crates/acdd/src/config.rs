@@ -390,6 +390,14 @@ path = "dialplans/default.toml"
     }
 
     #[test]
+    fn the_shipped_container_config_parses() {
+        let text = include_str!("../../../docker/acdd.toml");
+        let c = Config::parse("docker/acdd.toml", text).expect("docker/acdd.toml is valid");
+        assert_eq!(c.agents.len(), 3);
+        assert!(c.trunk.is_some() && c.control.listen.is_some());
+    }
+
+    #[test]
     fn agents_and_queues_as_the_issue_writes_them() {
         let text = r#"
 [[agents]]
