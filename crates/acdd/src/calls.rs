@@ -215,28 +215,27 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                         acd.send(AcdIn::Left { call: queue.id });
                     }
                 }
-                Action::WaitingKey(digit) => {
-                    if digit == CALLBACK_KEY {
-                        let promised = match &ctx.acd {
-                            Some(acd) => acd
-                                .ask(|reply| AcdIn::RequestCallback {
-                                    call: queue.id,
-                                    number: facts.caller.clone(),
-                                    reply,
-                                })
-                                .await
-                                .unwrap_or(false),
-                            None => false,
-                        };
-                        if promised {
-                            info!(call_id = %facts.call_id, "callback promised; the caller keeps their place");
-                            call.handle_queue(
-                                Instant::now(),
-                                QueueIn::CallbackPromised {
-                                    prompts: vec![PromptItem::File(CALLBACK_CONFIRMED.into())],
-                                },
-                            );
-                        }
+                Action::RequestCallback { number } => {
+                    let number = number.unwrap_or_else(|| facts.caller.clone());
+                    let promised = match &ctx.acd {
+                        Some(acd) => acd
+                            .ask(|reply| AcdIn::RequestCallback {
+                                call: queue.id,
+                                number: number.clone(),
+                                reply,
+                            })
+                            .await
+                            .unwrap_or(false),
+                        None => false,
+                    };
+                    if promised {
+                        info!(call_id = %facts.call_id, %number, "callback promised; the caller keeps their place");
+                        call.handle_queue(
+                            Instant::now(),
+                            QueueIn::CallbackPromised {
+                                prompts: vec![PromptItem::File(CALLBACK_CONFIRMED.into())],
+                            },
+                        );
                     }
                 }
                 Action::Transfer { target, method } => {
@@ -511,8 +510,6 @@ fn resolve(
         .collect()
 }
 
-/// The key that asks for a callback while waiting in a queue.
-pub const CALLBACK_KEY: char = '2';
 /// "C'est noté : un conseiller vous rappellera…"
 pub const CALLBACK_CONFIRMED: &str = "fr/rappel-confirme";
 
@@ -566,10 +563,15 @@ pub fn system_prompts() -> Vec<String> {
     let mut v: Vec<String> = (1..=31).map(estimated_wait_prompt).collect();
     v.extend((1..=31).map(position_prompt));
     v.extend(
-        [HOLD_MUSIC, CALLBACK_CONFIRMED, "fr/rappel-touche"]
-            .into_iter()
-            .chain(crate::features::PROMPTS)
-            .map(String::from),
+        [
+            HOLD_MUSIC,
+            CALLBACK_CONFIRMED,
+            "fr/rappel-touche",
+            ld_engine::CALLBACK_NUMBER_PROMPT,
+        ]
+        .into_iter()
+        .chain(crate::features::PROMPTS)
+        .map(String::from),
     );
     v
 }

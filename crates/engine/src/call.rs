@@ -93,8 +93,11 @@ pub enum Action {
     Record { max: Duration },
     /// The caller accepted a callback: the ACD keeps their place.
     OfferCallback,
-    /// A key pressed while waiting in the queue (e.g. the callback key).
-    WaitingKey(char),
+    /// While waiting the caller asked to be called back, keeping their
+    /// place: at the number they call from (`None`, key 2) or at the one
+    /// they typed (key 3, then the number and #). Answer with
+    /// `QueueIn::CallbackPromised` when the queue took it.
+    RequestCallback { number: Option<String> },
     /// Send 200 OK with our SDP answer (RFC 3261 §13.3.1.4).
     Answer,
     /// Send this final non-2xx to the INVITE (RFC 3261 §13.3.1.3).
@@ -202,7 +205,19 @@ pub struct Call {
     transfer_target: Option<String>,
     /// Bridged to the transfer's partner (B2BUA).
     with_partner: bool,
+    /// The callback number being typed while waiting.
+    typed_number: Option<String>,
 }
+
+/// While waiting: be called back at the number you call from.
+pub const CALLBACK_KEY: char = '2';
+/// While waiting: be called back at a number you type, then #.
+pub const CALLBACK_OTHER_NUMBER_KEY: char = '3';
+/// "Tapez le numéro où vous rappeler, suivi de la touche dièse."
+pub const CALLBACK_NUMBER_PROMPT: &str = "fr/rappel-numero";
+const MIN_CALLBACK_DIGITS: usize = 4;
+/// E.164 allows 15 digits.
+const MAX_CALLBACK_DIGITS: usize = 15;
 
 impl Call {
     /// A call that just arrived (its INVITE was accepted for processing).
@@ -225,6 +240,7 @@ impl Call {
             closing_after_play: false,
             transfer_target: None,
             with_partner: false,
+            typed_number: None,
         };
         call.drain_ivr(now);
         call
@@ -300,15 +316,58 @@ impl Call {
                     self.drain_ivr(now);
                 }
             }
-            MediaIn::Dtmf(digit) if self.waiting => {
-                self.actions.push_back(Action::WaitingKey(digit));
-            }
+            MediaIn::Dtmf(digit) if self.waiting => self.waiting_key(digit),
             MediaIn::Dtmf(digit) => {
                 if !self.waiting && self.agent.is_none() && !self.with_partner {
                     self.ivr.handle_event(now, IvrEvent::Dtmf(digit));
                     self.drain_ivr(now);
                 }
             }
+        }
+    }
+
+    /// A key pressed while waiting: the callback keys, or a number being
+    /// typed for the callback.
+    fn waiting_key(&mut self, digit: char) {
+        match (self.typed_number.as_mut(), digit) {
+            (Some(number), '#') => {
+                let number = std::mem::take(number);
+                self.typed_number = None;
+                if number.len() >= MIN_CALLBACK_DIGITS {
+                    self.actions.push_back(Action::RequestCallback {
+                        number: Some(number),
+                    });
+                } else {
+                    // Too short to be a phone number: ask again.
+                    self.typed_number = Some(String::new());
+                    self.announcing = true;
+                    self.actions.push_back(Action::Play {
+                        prompts: vec![PromptItem::File(CALLBACK_NUMBER_PROMPT.into())],
+                    });
+                }
+            }
+            // Star: never mind, back to the music.
+            (Some(_), '*') => {
+                self.typed_number = None;
+                self.announcing = false;
+                self.actions.push_back(Action::PlayHold);
+            }
+            (Some(number), d) if d.is_ascii_digit() && number.len() < MAX_CALLBACK_DIGITS => {
+                number.push(d)
+            }
+            (Some(_), _) => {}
+            (None, CALLBACK_KEY) => self
+                .actions
+                .push_back(Action::RequestCallback { number: None }),
+            (None, CALLBACK_OTHER_NUMBER_KEY) => {
+                self.typed_number = Some(String::new());
+                // Played over the music like an announcement, then music.
+                self.announcing = true;
+                self.actions.push_back(Action::Play {
+                    prompts: vec![PromptItem::File(CALLBACK_NUMBER_PROMPT.into())],
+                });
+            }
+            (None, _) => {}
         }
     }
 

@@ -302,9 +302,9 @@ fn queued_call_hears_announcements_over_the_music_then_reaches_an_agent() {
     assert_eq!(drain(&mut c), vec![Action::Play { prompts: info }]);
     c.handle_media(t0, MediaIn::PlaybackFinished);
     assert_eq!(drain(&mut c), vec![Action::PlayHold], "back to the music");
-    // Keys pressed while waiting go to the queue's glue, not to the menu.
+    // Other keys while waiting do nothing (the menu is over).
     c.handle_media(t0, MediaIn::Dtmf('1'));
-    assert_eq!(drain(&mut c), vec![Action::WaitingKey('1')]);
+    assert!(drain(&mut c).is_empty());
 
     let t1 = t0 + Duration::from_secs(40);
     c.handle_queue(
@@ -401,7 +401,10 @@ fn the_callback_key_while_waiting_promises_a_callback_then_says_goodbye() {
     let t0 = Instant::now();
     let mut c = queued_call(t0);
     c.handle_media(t0, MediaIn::Dtmf('2'));
-    assert_eq!(drain(&mut c), vec![Action::WaitingKey('2')]);
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::RequestCallback { number: None }]
+    );
     let words = vec![PromptItem::File("fr/rappel-confirme".into())];
     c.handle_queue(
         t0,
@@ -598,4 +601,37 @@ fn an_overflow_to_a_partner_transfers_a_waiting_caller() {
     };
     assert_eq!(s.outcome, Outcome::Transferred);
     assert_eq!(s.agent, None);
+}
+
+#[test]
+fn a_callback_number_can_be_typed_while_waiting() {
+    let t0 = Instant::now();
+    let mut c = queued_call(t0);
+    c.handle_media(t0, MediaIn::Dtmf('3'));
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::Play {
+            prompts: vec![PromptItem::File("fr/rappel-numero".into())]
+        }]
+    );
+    // Too short: asked again.
+    for d in ['1', '2', '#'] {
+        c.handle_media(t0, MediaIn::Dtmf(d));
+    }
+    assert!(matches!(drain(&mut c).as_slice(), [Action::Play { .. }]));
+    for d in "0612345678#".chars() {
+        c.handle_media(t0, MediaIn::Dtmf(d));
+    }
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::RequestCallback {
+            number: Some("0612345678".into())
+        }]
+    );
+    // '*' gives up and goes back to the music.
+    c.handle_media(t0, MediaIn::Dtmf('3'));
+    drain(&mut c);
+    c.handle_media(t0, MediaIn::Dtmf('0'));
+    c.handle_media(t0, MediaIn::Dtmf('*'));
+    assert_eq!(drain(&mut c), vec![Action::PlayHold]);
 }

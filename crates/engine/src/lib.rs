@@ -13,4 +13,5 @@ mod call;
 
 pub use call::{
     Action, Call, CallSummary, HangupSide, MediaIn, Outcome, QueueIn, SipIn, TransferIn,
+    CALLBACK_KEY, CALLBACK_NUMBER_PROMPT, CALLBACK_OTHER_NUMBER_KEY,
 };
