@@ -501,3 +501,62 @@ fn sighup_reloads_the_dialplan_and_a_broken_one_is_refused() {
     );
     assert!(acdd.terminate(), "{}", acdd.log());
 }
+
+#[test]
+fn a_transfer_node_by_refer_sends_the_caller_to_the_partner() {
+    let _ports = serial();
+    let state_plan = state_dir("refer-plan");
+    let plan = state_plan.join("refer.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "transfert"
+[nodes.transfert]
+type = "transfer"
+target = "sip:partenaire@127.0.0.1"
+method = "refer"
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#,
+    )
+    .expect("write the plan");
+    let (state, _pbx, acdd) = start("refer", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_refer.xml",
+        "3939",
+        5090,
+        &[("rtp_port", "41000".to_string())],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(90)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    let refer = caller
+        .trace()
+        .into_iter()
+        .find(|m| m.received && m.first_line.starts_with("REFER "))
+        .expect("a REFER");
+    assert!(
+        refer.text.contains("Refer-To: <sip:partenaire@127.0.0.1>"),
+        "{}",
+        refer.text
+    );
+    let record = the_record(&acdd);
+    assert_eq!(record["outcome"], "transferred", "{record}");
+    assert_eq!(
+        record["variables"]["transferred_to"],
+        "sip:partenaire@127.0.0.1"
+    );
+}
