@@ -560,3 +560,63 @@ type = "hangup"
         "sip:partenaire@127.0.0.1"
     );
 }
+
+#[test]
+fn in_band_keys_in_a_pcma_stream_drive_the_menu() {
+    let _ports = serial();
+    let plan = root().join("dialplans/ligne-directe.toml");
+    let (state, _pbx, acdd) = start("inband", &plan, "2026-12-07T19:00:00+01:00");
+    let _rtp = RtpListener::bind(41000);
+    // 1 (a procedure), then 1 (yes) 2.5 s later, as tones in the audio.
+    let tones = state.join("keys.al");
+    let pcap = state.join("keys.pcap");
+    let ok = Command::new("python3")
+        .arg(peers_dir().join("make-tones.py"))
+        .args([
+            "--digits",
+            "11",
+            "--tone-ms",
+            "150",
+            "--gap-ms",
+            "2500",
+            "-o",
+        ])
+        .arg(&tones)
+        .status()
+        .expect("make-tones.py")
+        .success()
+        && Command::new("python3")
+            .arg(peers_dir().join("make-pcap.py"))
+            .arg("--audio")
+            .arg(&tones)
+            .arg("-o")
+            .arg(&pcap)
+            .status()
+            .expect("make-pcap.py")
+            .success();
+    assert!(ok, "could not make the tone pcap");
+    let mut caller = sipp::call(
+        &state,
+        "caller",
+        "caller_inband.xml",
+        "3939",
+        5090,
+        &[
+            ("rtp_port", "41000".to_string()),
+            ("dtmf", pcap.display().to_string()),
+        ],
+    );
+    assert!(
+        caller.wait_success(Duration::from_secs(120)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    assert!(acdd.log().contains("source=Inband"), "{}", acdd.log());
+    let record = the_record(&acdd);
+    assert!(
+        path_of(&record).contains(&"consentement".to_string()),
+        "{record}"
+    );
+    assert_eq!(record["variables"]["consent"], "yes", "{record}");
+}
