@@ -22,6 +22,29 @@ fn start(test: &str, plan: &Path, now: &str) -> (PathBuf, Kamailio, Acdd) {
     (state, pbx, acdd)
 }
 
+/// Writes a test's own dialplan into a state dir of its own.
+fn plan_file(name: &str, text: &str) -> PathBuf {
+    let plan = state_dir(name).join("plan.toml");
+    std::fs::write(&plan, text).expect("write the plan");
+    plan
+}
+
+/// A SIPp caller dialing 3939 through the PBX with `scenario`, media on
+/// the test's RTP listener (port 41000), that must succeed.
+fn call_ok(state: &Path, acdd: &Acdd, scenario: &str, keys: &[(&str, String)]) -> sipp::Sipp {
+    let _rtp = RtpListener::bind(41000);
+    let mut all = vec![("rtp_port", "41000".to_string())];
+    all.extend(keys.iter().cloned());
+    let mut caller = sipp::call(state, "caller", scenario, "3939", 5090, &all);
+    assert!(
+        caller.wait_success(Duration::from_secs(120)),
+        "{}\n{}",
+        caller.describe(),
+        acdd.log()
+    );
+    caller
+}
+
 fn the_record(acdd: &Acdd) -> serde_json::Value {
     wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
         acdd.report_calls().into_iter().next()
@@ -151,21 +174,7 @@ fn keys_sent_as_sip_info_drive_the_menu_too() {
     let _ports = serial();
     let plan = root().join("dialplans/ligne-directe.toml");
     let (state, _pbx, acdd) = start("info", &plan, "2026-12-07T19:00:00+01:00");
-    let _rtp = RtpListener::bind(41000);
-    let mut caller = sipp::call(
-        &state,
-        "caller",
-        "caller_info.xml",
-        "3939",
-        5090,
-        &[("rtp_port", "41000".to_string())],
-    );
-    assert!(
-        caller.wait_success(Duration::from_secs(120)),
-        "{}\n{}",
-        caller.describe(),
-        acdd.log()
-    );
+    call_ok(&state, &acdd, "caller_info.xml", &[]);
     assert!(acdd.log().contains("SipInfo"), "{}", acdd.log());
     let record = the_record(&acdd);
     assert!(
@@ -178,10 +187,8 @@ fn keys_sent_as_sip_info_drive_the_menu_too() {
 #[test]
 fn a_menu_without_an_answer_is_replayed_then_falls_back() {
     let _ports = serial();
-    let state_plan = state_dir("menu-timeout-plan");
-    let plan = state_plan.join("menu.toml");
-    std::fs::write(
-        &plan,
+    let plan = plan_file(
+        "menu-timeout-plan",
         r#"
 [entries]
 default = "accueil"
@@ -204,24 +211,9 @@ next = "fin"
 [nodes.fin]
 type = "hangup"
 "#,
-    )
-    .expect("write the plan");
+    );
     let (state, _pbx, acdd) = start("menu-timeout", &plan, "2026-12-07T19:00:00+01:00");
-    let _rtp = RtpListener::bind(41000);
-    let mut caller = sipp::call(
-        &state,
-        "caller",
-        "caller_early.xml",
-        "3939",
-        5090,
-        &[("rtp_port", "41000".to_string())],
-    );
-    assert!(
-        caller.wait_success(Duration::from_secs(90)),
-        "{}\n{}",
-        caller.describe(),
-        acdd.log()
-    );
+    call_ok(&state, &acdd, "caller_early.xml", &[]);
     let record = the_record(&acdd);
     let menu_plays = acdd.log().matches("fr/attente-07").count();
     assert_eq!(
@@ -332,10 +324,8 @@ fn a_reload_during_20_calls_drops_none_and_new_calls_follow_the_new_plan() {
 #[test]
 fn a_transfer_node_calls_the_partner_and_bridges_the_caller() {
     let _ports = serial();
-    let state_plan = state_dir("transfer-plan");
-    let plan = state_plan.join("transfer.toml");
-    std::fs::write(
-        &plan,
+    let plan = plan_file(
+        "transfer-plan",
         r#"
 [entries]
 default = "accueil"
@@ -356,8 +346,7 @@ next = "fin"
 [nodes.fin]
 type = "hangup"
 "#,
-    )
-    .expect("write the plan");
+    );
     let (state, pbx, acdd) = start("transfer", &plan, "2026-12-07T19:00:00+01:00");
     // The partner: a SIPp phone registered as agent5 that answers after
     // 0.5 s and hangs up 3 s later.
@@ -409,10 +398,8 @@ type = "hangup"
 #[test]
 fn a_voicemail_node_records_the_callers_message() {
     let _ports = serial();
-    let state_plan = state_dir("voicemail-plan");
-    let plan = state_plan.join("voicemail.toml");
-    std::fs::write(
-        &plan,
+    let plan = plan_file(
+        "voicemail-plan",
         r#"
 [entries]
 default = "accueil"
@@ -429,8 +416,7 @@ next = "fin"
 [nodes.fin]
 type = "hangup"
 "#,
-    )
-    .expect("write the plan");
+    );
     let (state, _pbx, acdd) = start("voicemail", &plan, "2026-12-07T19:00:00+01:00");
     let _rtp = RtpListener::bind(41000);
     // The caller speaks (sip-tester's 7 s PCMA sample) 1 s after the ACK:
@@ -505,10 +491,8 @@ fn sighup_reloads_the_dialplan_and_a_broken_one_is_refused() {
 #[test]
 fn a_transfer_node_by_refer_sends_the_caller_to_the_partner() {
     let _ports = serial();
-    let state_plan = state_dir("refer-plan");
-    let plan = state_plan.join("refer.toml");
-    std::fs::write(
-        &plan,
+    let plan = plan_file(
+        "refer-plan",
         r#"
 [entries]
 default = "accueil"
@@ -525,24 +509,9 @@ next = "fin"
 [nodes.fin]
 type = "hangup"
 "#,
-    )
-    .expect("write the plan");
+    );
     let (state, _pbx, acdd) = start("refer", &plan, "2026-12-07T19:00:00+01:00");
-    let _rtp = RtpListener::bind(41000);
-    let mut caller = sipp::call(
-        &state,
-        "caller",
-        "caller_refer.xml",
-        "3939",
-        5090,
-        &[("rtp_port", "41000".to_string())],
-    );
-    assert!(
-        caller.wait_success(Duration::from_secs(90)),
-        "{}\n{}",
-        caller.describe(),
-        acdd.log()
-    );
+    let caller = call_ok(&state, &acdd, "caller_refer.xml", &[]);
     let refer = caller
         .trace()
         .into_iter()

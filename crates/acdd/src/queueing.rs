@@ -490,22 +490,7 @@ impl Task {
                 ..
             } => {
                 info!(%offer, %call, %agent, %phone, "offer: ringing the agent");
-                let to_leg = legs::spawn_agent(
-                    self.edge.clone(),
-                    self.media.clone(),
-                    offer,
-                    phone,
-                    self.tx.clone(),
-                );
-                self.offers.insert(
-                    offer,
-                    OfferEntry {
-                        call,
-                        to_leg,
-                        session: None,
-                        callback: None,
-                    },
-                );
+                self.ring(offer, call, phone, None);
             }
             AcdAction::OfferCallback {
                 offer,
@@ -517,22 +502,7 @@ impl Task {
                 ..
             } => {
                 info!(%offer, %callback, %agent, %number, "offer: a callback to the agent");
-                let to_leg = legs::spawn_agent(
-                    self.edge.clone(),
-                    self.media.clone(),
-                    offer,
-                    phone,
-                    self.tx.clone(),
-                );
-                self.offers.insert(
-                    offer,
-                    OfferEntry {
-                        call,
-                        to_leg,
-                        session: None,
-                        callback: Some(callback),
-                    },
-                );
+                self.ring(offer, call, phone, Some(callback));
             }
             AcdAction::CancelOffer { offer } => {
                 if let Some(o) = self.offers.remove(&offer) {
@@ -616,6 +586,26 @@ impl Task {
                 self.store.write_journal(row);
             }
         }
+    }
+
+    /// Rings an agent's phone for an offer (a caller's, or a callback's).
+    fn ring(&mut self, offer: OfferId, call: CallId, phone: String, callback: Option<CallbackId>) {
+        let to_leg = legs::spawn_agent(
+            self.edge.clone(),
+            self.media.clone(),
+            offer,
+            phone,
+            self.tx.clone(),
+        );
+        self.offers.insert(
+            offer,
+            OfferEntry {
+                call,
+                to_leg,
+                session: None,
+                callback,
+            },
+        );
     }
 
     fn probe_phones(&self) {
