@@ -9,7 +9,6 @@
 //! harness, not product). Memory per stream is the resident-set growth divided by N.
 //! Receivers drain their sockets every 0.5 ms, so gaps are measured to about ±0.5 ms.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -293,7 +292,7 @@ impl ReceiverStats {
 /// One receiving socket: per stream (SSRC), the last arrival and sequence number.
 fn receive(socket: UdpSocket, stop: &AtomicBool, measuring: &AtomicBool) -> ReceiverStats {
     let mut stats = ReceiverStats::default();
-    let mut last: HashMap<u32, (Instant, u16)> = HashMap::new();
+    let mut last: crate::idmap::IdMap<u32, (Instant, u16)> = Default::default();
     let mut buf = [0u8; 2048];
     let mut cpu_start = None;
     while !stop.load(Ordering::Acquire) {

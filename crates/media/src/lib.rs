@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod g711;
 pub mod g722;
+pub mod idmap;
 pub mod pacer;
 pub mod prompt;
 pub mod record;

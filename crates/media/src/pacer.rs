@@ -12,11 +12,12 @@
 //! (RFC 3551 §4.1).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dtmf::{rfc4733_packets, EventPacket, UPDATE_INTERVAL};
+use crate::idmap::IdMap;
 use crate::prompt::{Prompt, FRAME_SAMPLES};
 use crate::relay::{JitterBuffer, RelayPacket, RelaySource, Rewriter, Transcoder};
 use crate::rtp::RtpHeader;
@@ -382,7 +383,7 @@ impl Stream {
 /// The pacing scheduler.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    streams: HashMap<StreamId, Stream>,
+    streams: IdMap<StreamId, Stream>,
     /// Earliest deadline first; an entry is live only if it equals its stream's `scheduled`.
     timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
     out: Out,

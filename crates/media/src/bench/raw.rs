@@ -30,6 +30,12 @@ pub fn run_raw(cfg: &BenchConfig) -> Result<BenchReport, MediaError> {
     for i in 0..streams {
         let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
         s.set_nonblocking(true)?;
+        // Like the engine's RTP sockets (see engine/ports.rs): Don't Fragment set.
+        rustix::net::sockopt::set_ip_mtu_discover(
+            &s,
+            rustix::net::sockopt::Ipv4PathMtuDiscovery::DO,
+        )
+        .map_err(std::io::Error::from)?;
         shares[i % threads].push((s, addrs[i % RECEIVERS]));
     }
     let sent = Arc::new(AtomicU64::new(0));

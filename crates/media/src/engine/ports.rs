@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
+use rustix::net::sockopt::Ipv4PathMtuDiscovery;
 use socket2::{SockAddr, SockRef};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -37,6 +38,15 @@ impl Bound {
         // descriptor; a std `UdpSocket` does, and the `AsyncFd` owns the socket, so the
         // descriptor stays open and the same while registered: the condition of the `unsafe`
         // `register_with_interest` holds, without `unsafe` in this crate.
+        if rtp.local_addr()?.is_ipv4() {
+            // Don't Fragment on every RTP packet: a 20 ms frame is far below any path MTU,
+            // and an unconnected socket sending without DF makes the kernel draw a fresh IP
+            // identification for each packet from a hashed table shared by all cores
+            // (`__ip_select_ident`, a cache line bouncing between the pacing threads);
+            // with DF the ID is left at 0 (RFC 6864 §4.1: the ID of an atomic datagram has
+            // no meaning).
+            rustix::net::sockopt::set_ip_mtu_discover(&rtp, Ipv4PathMtuDiscovery::DO)?;
+        }
         #[allow(deprecated)]
         let rtp = AsyncFd::with_interest(rtp, Interest::READABLE)?;
         Ok(Bound {

@@ -8,7 +8,7 @@
 //! timer per stream). The thread sleeps until `poll_timeout()`, sends what is due with a
 //! non-blocking `sendto`, and drains its command channel.
 
-use std::collections::HashMap;
+use crate::idmap::IdMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,7 +108,7 @@ pub(super) async fn run(
     sent_counter: Arc<AtomicU64>,
 ) {
     let mut pacer = Pacer::new();
-    let mut sessions: HashMap<SessionId, Session> = HashMap::new();
+    let mut sessions: IdMap<SessionId, Session> = IdMap::default();
     let mut dropped: u64 = 0;
     loop {
         let command = match pacer.poll_timeout() {
@@ -178,7 +178,7 @@ fn handle(
     command: Command,
     now: Instant,
     pacer: &mut Pacer,
-    sessions: &mut HashMap<SessionId, Session>,
+    sessions: &mut IdMap<SessionId, Session>,
     events: &UnboundedSender<MediaEvent>,
 ) {
     match command {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::rtp;
+use std::collections::HashMap;
 
 const S: StreamId = StreamId(1);
 
