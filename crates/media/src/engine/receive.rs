@@ -94,165 +94,228 @@ struct Rtcp {
     buf: Vec<u8>,
 }
 
+/// What the receive task keeps between datagrams.
+struct Rx {
+    /// 1500 covers any RTP packet on an Ethernet path; longer datagrams are truncated, and
+    /// therefore fail or pass the header checks harmlessly.
+    buf: Vec<u8>,
+    /// The source last reported to the shard (symmetric RTP latching).
+    reported: Option<SocketAddr>,
+    rfc4733: Rfc4733Receiver,
+    /// SSRC and timestamp of the last telephone-event packet: where the digit it reports
+    /// starts on the audio timeline (RFC 4733 §2.3.1), for a recording to cut it off.
+    event_start: Option<(u32, u32)>,
+    /// Created on first use: most sessions negotiate telephone-event and record nothing.
+    decoder: Option<Decoder>,
+    inband: Option<Box<InbandDetector>>,
+    pcm: Vec<i16>,
+    recording: Option<Recording>,
+    last_rx: TokioInstant,
+    timed_out: bool,
+    rtcp: Rtcp,
+}
+
+/// Most datagrams read in one go before the other branches get their turn, so a flood on
+/// the RTP port cannot starve the session's commands, RTCP and timers.
+const BURST: usize = 64;
+
 /// Receive loop of one session. Ends when the session closes or the engine is gone.
 pub(super) async fn receive(mut cx: RxContext) {
-    // 1500 covers any RTP packet on an Ethernet path; longer datagrams are truncated, and
-    // therefore fail or pass the header checks harmlessly.
-    let mut buf = vec![0u8; 1500];
     let mut rtcp_buf = vec![0u8; 1500];
-    let mut reported: Option<SocketAddr> = None;
-    let mut rfc4733 = Rfc4733Receiver::new();
-    // SSRC and timestamp of the last telephone-event packet: where the digit it reports
-    // starts on the audio timeline (RFC 4733 §2.3.1), for a recording to cut it off.
-    let mut event_start: Option<(u32, u32)> = None;
-    // Created on first use: most sessions negotiate telephone-event and record nothing.
-    let mut decoder: Option<Decoder> = None;
-    let mut inband: Option<Box<InbandDetector>> = None;
-    let mut pcm: Vec<i16> = Vec::new();
-    let mut recording: Option<Recording> = None;
-    let mut commands_open = true;
-    let mut last_rx = TokioInstant::now();
-    let mut timed_out = false;
-    let mut rtcp = Rtcp {
-        stats: ReceptionStats::new(),
-        cname: format!("{:016x}@ligne-directe", rand::random::<u64>()),
-        // RFC 3550 §6.2: the first report after half the minimum interval.
-        next_report: TokioInstant::now() + rtcp::report_interval(rand::random()) / 2,
-        remote: None,
-        packets_at_last_report: 0,
-        bye_reported: false,
-        buf: Vec::with_capacity(256),
+    let mut rx = Rx {
+        buf: vec![0u8; 1500],
+        reported: None,
+        rfc4733: Rfc4733Receiver::new(),
+        event_start: None,
+        decoder: None,
+        inband: None,
+        pcm: Vec::new(),
+        recording: None,
+        last_rx: TokioInstant::now(),
+        timed_out: false,
+        rtcp: Rtcp {
+            stats: ReceptionStats::new(),
+            cname: format!("{:016x}@ligne-directe", rand::random::<u64>()),
+            // RFC 3550 §6.2: the first report after half the minimum interval.
+            next_report: TokioInstant::now() + rtcp::report_interval(rand::random()) / 2,
+            remote: None,
+            packets_at_last_report: 0,
+            bye_reported: false,
+            buf: Vec::with_capacity(256),
+        },
     };
+    let mut commands_open = true;
     loop {
         // What the last round gave the recording goes to its writer.
-        if recording.as_mut().is_some_and(Recording::pump) {
-            recording = None;
+        if rx.recording.as_mut().is_some_and(Recording::pump) {
+            rx.recording = None;
         }
         let cfg = *cx.config.borrow_and_update();
         if cfg.closing {
-            if let Some(r) = recording.take() {
-                r.stop();
-            }
-            send_report(&mut cx, &mut rtcp, &cfg, reported, true);
+            rx.close(&mut cx, &cfg);
             return;
         }
-        let dead_at = cfg.rtp_timeout.filter(|_| !timed_out).map(|t| last_rx + t);
-        let dtmf_at = rfc4733.poll_timeout().map(TokioInstant::from_std);
-        let record_at = recording
+        let dead_at = cfg
+            .rtp_timeout
+            .filter(|_| !rx.timed_out)
+            .map(|t| rx.last_rx + t);
+        let dtmf_at = rx.rfc4733.poll_timeout().map(TokioInstant::from_std);
+        let record_at = rx
+            .recording
             .as_ref()
             .and_then(|r| r.recorder.poll_timeout())
             .map(TokioInstant::from_std);
-        let wake = [dead_at, dtmf_at, record_at, Some(rtcp.next_report)]
+        let wake = [dead_at, dtmf_at, record_at, Some(rx.rtcp.next_report)]
             .into_iter()
             .flatten()
             .min();
-        let received = tokio::select! {
-            r = cx.socket.recv_rtp(&mut buf) => Some(r),
+        let alive = tokio::select! {
+            r = cx.socket.recv_rtp(&mut rx.buf) => match r {
+                Ok((len, from)) => {
+                    rx.on_datagram(&cx, len, from) && rx.drain(&cx, BURST - 1)
+                }
+                Err(e) => {
+                    // E.g. ICMP port unreachable from an earlier send surfaces here on
+                    // Linux. Not fatal; the pause keeps a persistent error from spinning.
+                    debug!(session = cx.id.0, error = %e, "RTP receive error");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    true
+                }
+            },
             r = cx.socket.rtcp.recv_from(&mut rtcp_buf) => {
                 if let Ok((len, from)) = r {
-                    on_rtcp(&cx, &mut rtcp, rtcp_buf.get(..len).unwrap_or_default(), from);
+                    on_rtcp(&cx, &mut rx.rtcp, rtcp_buf.get(..len).unwrap_or_default(), from);
                 }
-                None
+                true
             }
             command = cx.commands.recv(), if commands_open => {
+                // What arrived before the order belongs to the state before it: a stopped
+                // recording keeps its last packets, a new one does not get older ones.
+                let alive = rx.drain(&cx, usize::MAX);
                 match command {
-                    Some(RxCommand::Record { path, options }) => {
-                        // A new recording replaces the one in progress, which ends first.
-                        if let Some(r) = recording.take() {
-                            r.stop();
-                        }
-                        let mut r = Recording::start(
-                            Instant::now(),
-                            path,
-                            options,
-                            cx.id,
-                            cx.events.clone(),
-                        );
-                        // A zero `max` ends at once.
-                        r.recorder.handle_timeout(Instant::now());
-                        recording = Some(r);
-                    }
-                    Some(RxCommand::StopRecord) => {
-                        if let Some(r) = recording.take() {
-                            r.stop();
-                        }
-                    }
+                    Some(command) => rx.on_command(&cx, command),
                     None => commands_open = false,
                 }
-                None
+                alive
             }
             changed = cx.config.changed() => {
                 if changed.is_err() {
                     // Every handle is gone without close(): end as if closed.
-                    if let Some(r) = recording.take() {
-                        r.stop();
-                    }
-                    send_report(&mut cx, &mut rtcp, &cfg, reported, true);
+                    rx.close(&mut cx, &cfg);
                     return;
                 }
                 // A new timeout starts counting from its setting.
-                last_rx = TokioInstant::now();
-                None
+                rx.last_rx = TokioInstant::now();
+                true
             }
-            _ = sleep_until_opt(wake) => None,
+            _ = sleep_until_opt(wake) => true,
         };
+        if !alive {
+            return;
+        }
         let now = TokioInstant::now();
         if dead_at.is_some_and(|at| at <= now) {
-            timed_out = true;
+            rx.timed_out = true;
             emit(&cx.events, cx.id, MediaEventKind::RtpTimeout);
         }
-        if rtcp.next_report <= now {
-            send_report(&mut cx, &mut rtcp, &cfg, reported, false);
-            rtcp.next_report = now + rtcp::report_interval(rand::random());
+        if rx.rtcp.next_report <= now {
+            send_report(&mut cx, &mut rx.rtcp, &cfg, rx.reported, false);
+            rx.rtcp.next_report = now + rtcp::report_interval(rand::random());
         }
-        rfc4733.handle_timeout(now.into_std());
+        rx.rfc4733.handle_timeout(now.into_std());
         forward_digits(
             &cx.events,
             cx.id,
             now.into_std(),
-            &mut rfc4733,
-            &mut recording,
-            event_start,
+            &mut rx.rfc4733,
+            &mut rx.recording,
+            rx.event_start,
         );
-        if let Some(r) = recording.as_mut() {
+        if let Some(r) = rx.recording.as_mut() {
             r.recorder.handle_timeout(now.into_std());
         }
-        let Some(received) = received else { continue };
-        let (len, from) = match received {
-            Ok(r) => r,
-            Err(e) => {
-                // E.g. ICMP port unreachable from an earlier send surfaces here on Linux.
-                // Not fatal; the pause keeps a persistent error from spinning the CPU.
-                debug!(session = cx.id.0, error = %e, "RTP receive error");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                continue;
+    }
+}
+
+impl Rx {
+    /// Stops the recording and sends the RTCP BYE: the session is over.
+    fn close(&mut self, cx: &mut RxContext, cfg: &RxConfig) {
+        if let Some(r) = self.recording.take() {
+            r.stop();
+        }
+        send_report(cx, &mut self.rtcp, cfg, self.reported, true);
+    }
+
+    fn on_command(&mut self, cx: &RxContext, command: RxCommand) {
+        match command {
+            RxCommand::Record { path, options } => {
+                // A new recording replaces the one in progress, which ends first.
+                if let Some(r) = self.recording.take() {
+                    r.stop();
+                }
+                let mut r =
+                    Recording::start(Instant::now(), path, options, cx.id, cx.events.clone());
+                // A zero `max` ends at once.
+                r.recorder.handle_timeout(Instant::now());
+                self.recording = Some(r);
             }
-        };
-        let Some(datagram) = buf.get(..len) else {
-            continue;
+            RxCommand::StopRecord => {
+                if let Some(r) = self.recording.take() {
+                    r.stop();
+                }
+            }
+        }
+    }
+
+    /// Handles the datagrams already queued on the RTP socket, at most `max`, without
+    /// waiting. False when the engine is gone.
+    fn drain(&mut self, cx: &RxContext, max: usize) -> bool {
+        for _ in 0..max {
+            // Straight on the descriptor: a WouldBlock here leaves the reactor's readiness
+            // set, which costs at most one spurious wake-up of `recv_rtp`.
+            match cx.socket.socket.get_ref().recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    if !self.on_datagram(cx, len, from) {
+                        return false;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        true
+    }
+
+    /// One datagram from the RTP port. False when the engine is gone.
+    fn on_datagram(&mut self, cx: &RxContext, len: usize, from: SocketAddr) -> bool {
+        // The configuration as it is now, not as the loop last saw it: a packet that arrives
+        // after `bridge()` or `unbridge()` returned is relayed, or not, accordingly.
+        let cfg = *cx.config.borrow();
+        let now = TokioInstant::now();
+        let Some(datagram) = self.buf.get(..len) else {
+            return true;
         };
         // Only valid RTP moves the destination: stray or hostile junk must not (RFC 4961 §3).
         let Ok(packet) = rtp::parse(datagram) else {
-            continue;
+            return true;
         };
-        last_rx = now;
-        timed_out = false;
+        self.last_rx = now;
+        self.timed_out = false;
         if cx.reset_latch.swap(false, Ordering::AcqRel) {
-            reported = None;
+            self.reported = None;
         }
-        if reported != Some(from) {
-            reported = Some(from);
+        if self.reported != Some(from) {
+            self.reported = Some(from);
             if cx.shards[cx.shard]
                 .send(Command::Received { id: cx.id, from })
                 .is_err()
             {
-                return;
+                return false;
             }
         }
         let is_event = cfg.telephone_event == Some(packet.payload_type);
         let is_audio = packet.payload_type == cfg.payload_type;
         if is_event || is_audio {
-            rtcp.stats.on_rtp(
+            self.rtcp.stats.on_rtp(
                 now.into_std(),
                 packet.ssrc,
                 packet.sequence,
@@ -262,34 +325,42 @@ pub(super) async fn receive(mut cx: RxContext) {
         }
         // No telephone-event negotiated: the digits, if any, are tones in the audio.
         let inband_digits = is_audio && cfg.telephone_event.is_none();
-        if is_audio && (inband_digits || recording.is_some()) {
-            let decoder = decoder.get_or_insert_with(|| Decoder::new(cfg.codec));
+        if is_audio && (inband_digits || self.recording.is_some()) {
+            let decoder = self.decoder.get_or_insert_with(|| Decoder::new(cfg.codec));
             if decoder.codec() != cfg.codec {
                 *decoder = Decoder::new(cfg.codec);
             }
-            pcm.clear();
-            decoder.decode_8k(packet.payload, &mut pcm);
-            if let Some(r) = recording.as_mut() {
+            self.pcm.clear();
+            decoder.decode_8k(packet.payload, &mut self.pcm);
+            if let Some(r) = self.recording.as_mut() {
                 r.recorder
-                    .handle_audio(now.into_std(), packet.ssrc, packet.timestamp, &pcm);
+                    .handle_audio(now.into_std(), packet.ssrc, packet.timestamp, &self.pcm);
             }
         }
         if is_event {
-            event_start = Some((packet.ssrc, packet.timestamp));
-            rfc4733.handle_packet(now.into_std(), packet.timestamp, packet.payload);
+            self.event_start = Some((packet.ssrc, packet.timestamp));
+            self.rfc4733
+                .handle_packet(now.into_std(), packet.timestamp, packet.payload);
             forward_digits(
                 &cx.events,
                 cx.id,
                 now.into_std(),
-                &mut rfc4733,
-                &mut recording,
-                event_start,
+                &mut self.rfc4733,
+                &mut self.recording,
+                self.event_start,
             );
         } else if inband_digits {
-            let detector = inband.get_or_insert_with(Box::default);
-            detector.process(&pcm);
+            let detector = self.inband.get_or_insert_with(Box::default);
+            detector.process(&self.pcm);
             while let Some(d) = detector.poll_event() {
-                digit(&cx.events, cx.id, now.into_std(), d, &mut recording, None);
+                digit(
+                    &cx.events,
+                    cx.id,
+                    now.into_std(),
+                    d,
+                    &mut self.recording,
+                    None,
+                );
             }
         }
         if let Some((to, shard)) = cfg.relay_to.filter(|_| is_event || is_audio) {
@@ -315,6 +386,7 @@ pub(super) async fn receive(mut cx: RxContext) {
                 let _ = tx.send(relay);
             }
         }
+        true
     }
 }
 
