@@ -1490,37 +1490,7 @@ pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
 /// `"500ms"`, `"2s"`, `"1min"`, `"1h"`, or a sum of them written together (`"1min30s"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a whole number followed by ms, s, min or h";
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(EXPECTED.into());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(EXPECTED.into());
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| EXPECTED.to_string())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "min" | "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(EXPECTED.into()),
-        };
-        rest = &rest[unit_len..];
-        let ms = value
-            .checked_mul(unit_ms)
-            .ok_or_else(|| "too long".to_string())?;
-        total = total.saturating_add(Duration::from_millis(ms));
-    }
+    let total = ld_units::parse_duration(text)?;
     if total.is_zero() {
         return Err("must be longer than zero".into());
     }
