@@ -13,6 +13,7 @@ command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # the TTS crate's tests render French speech for real
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+command -v baresip >/dev/null 2>&1 || missing="$missing baresip"
 if [ -n "$missing" ]; then
     SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
     echo "installing the test peers:$missing"

@@ -8,6 +8,7 @@
 pub mod acdd;
 pub mod agents;
 pub mod audio;
+pub mod baresip;
 pub mod kamailio;
 pub mod proc;
 pub mod sipp;
