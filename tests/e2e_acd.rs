@@ -167,16 +167,9 @@ fn agent1_no_answer_agent2_busy_agent3_answers_and_is_bridged_with_audio_both_wa
     let mut caller = agents::caller(
         &site.state,
         &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
             rtp_port: caller_rtp.port,
-            talk_pcap: None,
-            play_after_ms: 0,
             hold_ms: 20_000,
-            count: 1,
-            rate: 1,
+            ..CallerSpec::citizen()
         },
     );
     // Once answered, the caller speaks all along (SIPp's sample played
@@ -351,15 +344,8 @@ fn ten_callers_and_three_agents_are_all_served_in_arrival_order() {
         &site.state,
         &CallerSpec {
             name: "callers",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
             count: 10,
-            rate: 1,
+            ..CallerSpec::citizen()
         },
     );
     assert!(
@@ -454,21 +440,7 @@ fn an_agent_hanging_up_mid_call_ends_the_callers_leg() {
         },
     );
     // The caller waits for acdd's BYE (at most the 60 s below).
-    let mut caller = agents::caller(
-        &site.state,
-        &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
-        },
-    );
+    let mut caller = agents::caller(&site.state, &CallerSpec::citizen());
     let ok = caller.wait_success(Duration::from_secs(60));
     let agent = phone_n(&phones, 1);
     assert!(
@@ -559,11 +531,7 @@ fn a_callback_requested_at_position_3_is_placed_when_its_turn_comes() {
         sip_port: 5090 + i,
         media_port: 41100 + 10 * i,
         rtp_port: 41000 + 2 * i,
-        talk_pcap: None,
-        play_after_ms: 0,
-        hold_ms: 0,
-        count: 1,
-        rate: 1,
+        ..CallerSpec::citizen()
     };
 
     // Caller 0 keeps agent1 busy.
@@ -804,11 +772,7 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
             sip_port: 5095,
             media_port: 41020,
             rtp_port: 41030,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
+            ..CallerSpec::citizen()
         },
         "*52",
     );
@@ -822,21 +786,7 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
 
     // A caller arrives: the paused agent is not rung.
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(
-        &state,
-        &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
-        },
-    );
+    let mut caller = agents::caller(&state, &CallerSpec::citizen());
     let (code_waiting, waiting) =
         ligne_directe_e2e::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             let (code, body) = agents::http(5081, "GET", "/api/v1/status");
@@ -917,21 +867,7 @@ fn an_agent_transfers_the_caller_by_refer_to_a_partner() {
             ]
         },
     );
-    let mut caller = agents::caller(
-        &site.state,
-        &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
-        },
-    );
+    let mut caller = agents::caller(&site.state, &CallerSpec::citizen());
     let ok = caller.wait_success(Duration::from_secs(60));
     let agent = phone_n(&phones, 1);
     let partner = phone_n(&phones, 5);
@@ -1004,21 +940,7 @@ fn agents_are_rung_through_a_pbx_that_challenges_invites() {
     pbx.wait_registered("acd", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(
-        &state,
-        &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
-        },
-    );
+    let mut caller = agents::caller(&state, &CallerSpec::citizen());
     assert!(
         caller.wait_success(Duration::from_secs(60)),
         "{}\n--- agent1\n{}\n--- acdd\n{}",
@@ -1075,21 +997,7 @@ fn the_control_api_transfers_a_connected_call() {
     pbx.wait_registered("acd", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(
-        &state,
-        &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
-            rtp_port: 41000,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
-        },
-    );
+    let mut caller = agents::caller(&state, &CallerSpec::citizen());
     // Connected to agent1: the API says on_call.
     let connected = wait_for(Duration::from_secs(40), Duration::from_millis(200), || {
         (agent_status(5081, "agent1").0 == "on_call").then_some(())

@@ -342,16 +342,8 @@ fn baresip_as_a_desk_phone_answers_a_queued_caller_with_audio_both_ways() {
     let mut caller = agents::caller(
         &desk.state,
         &CallerSpec {
-            name: "caller",
-            from_user: "+33612345678",
-            sip_port: 5090,
-            media_port: 41010,
             rtp_port: caller_rtp.port,
-            talk_pcap: None,
-            play_after_ms: 0,
-            hold_ms: 0,
-            count: 1,
-            rate: 1,
+            ..CallerSpec::citizen()
         },
     );
     // Answered (the queue answers first), the caller speaks from its SDP

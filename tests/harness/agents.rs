@@ -286,6 +286,26 @@ pub struct CallerSpec<'a> {
     pub rate: usize,
 }
 
+impl CallerSpec<'static> {
+    /// One citizen calling from a mobile number: SIP 5090, SIPp media 41010, the SDP
+    /// pointing at the test's RTP listener on 41000, waiting for acdd's BYE. Tests change
+    /// what their scenario needs with `..CallerSpec::citizen()`.
+    pub fn citizen() -> CallerSpec<'static> {
+        CallerSpec {
+            name: "caller",
+            from_user: "+33612345678",
+            sip_port: 5090,
+            media_port: 41010,
+            rtp_port: 41000,
+            talk_pcap: None,
+            play_after_ms: 0,
+            hold_ms: 0,
+            count: 1,
+            rate: 1,
+        }
+    }
+}
+
 pub fn caller(state: &Path, spec: &CallerSpec) -> Sipp {
     caller_to(state, spec, "3939")
 }
