@@ -4,10 +4,12 @@
 //! drain `poll_transmit()` and `poll_event()`.
 //!
 //! Timing: a playback started at `start` sends frame n at `start + n * 20 ms` (never
-//! "previous + 20 ms"), so late wake-ups do not accumulate drift. A late wake sends the missed
-//! frames at once, at most [`MAX_CATCH_UP`]; beyond that it skips ahead in the audio so that
-//! the RTP timestamp keeps matching wall-clock time (RFC 3550 §5.1: the timestamp follows the
-//! sampling instant). When a stream is silent it sends nothing, but its timestamp clock keeps
+//! "previous + 20 ms"), so late wake-ups do not accumulate drift. A late wake after an
+//! on-time one (a stall) sends the missed frames at once, at most [`MAX_CATCH_UP`], for the
+//! receiver's jitter buffer to absorb; a late wake after a late one (overload) sends only the
+//! current frame, because bursts of catch-up packets would deepen the overload that caused
+//! them. Skipped frames move the audio ahead so that the RTP timestamp keeps matching
+//! wall-clock time (RFC 3550 §5.1: the timestamp follows the sampling instant). When a stream is silent it sends nothing, but its timestamp clock keeps
 //! running, so the next talkspurt starts at the right timestamp with the marker bit set
 //! (RFC 3551 §4.1).
 
@@ -27,8 +29,10 @@ use crate::Codec;
 pub const FRAME: Duration = Duration::from_millis(20);
 /// RTP timestamp units per frame at 8 kHz.
 pub const TS_PER_FRAME: u32 = FRAME_SAMPLES as u32;
-/// Most frames sent in one burst after a late wake; older missed frames are skipped.
+/// Most frames sent in one burst after a stall; older missed frames are skipped.
 pub const MAX_CATCH_UP: u64 = 5;
+/// A pass that starts later than this after its first deadline is late.
+const LATE: Duration = FRAME;
 
 /// Identifies an outbound stream (one per media session).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -178,6 +182,9 @@ struct Out {
     transmits: VecDeque<Transmit>,
     events: VecDeque<PacerEvent>,
     pool: Vec<Vec<u8>>,
+    /// Missed frames a stream may send in this pass: [`MAX_CATCH_UP`], or 1 when the
+    /// previous pass was late too.
+    catch_up: u64,
 }
 
 /// Buffers kept for reuse: more than one pacing pass of a loaded shard needs.
@@ -388,6 +395,8 @@ pub struct Pacer {
     timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
     out: Out,
     next_play: u64,
+    /// The last pass that had something due started late: the shard is overloaded.
+    last_pass_late: bool,
 }
 
 impl Pacer {
@@ -628,6 +637,23 @@ impl Pacer {
 
     /// Sends every packet due at `now`, in deadline order across streams.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.prune();
+        let late = self
+            .timers
+            .peek()
+            .is_some_and(|Reverse((at, _))| now.saturating_duration_since(*at) > LATE);
+        self.out.catch_up = if late && self.last_pass_late {
+            1
+        } else {
+            MAX_CATCH_UP
+        };
+        if self
+            .timers
+            .peek()
+            .is_some_and(|Reverse((at, _))| *at <= now)
+        {
+            self.last_pass_late = late;
+        }
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if at > now {
                 break;
@@ -704,10 +730,11 @@ fn service_playing(s: &mut Stream, id: StreamId, now: Instant, suppressed: bool,
     let due_until = (elapsed.as_nanos() / FRAME.as_nanos()) as u64;
     if due_until >= playing.next {
         let due = due_until + 1 - playing.next;
-        if due > MAX_CATCH_UP {
+        let catch_up = out.catch_up.max(1);
+        if due > catch_up {
             // Too late to send it all: skip the oldest frames. Audio position and timestamp
             // both follow `next`, so the timestamp stays equal to wall-clock time.
-            playing.next += due - MAX_CATCH_UP;
+            playing.next += due - catch_up;
         }
         while playing.next <= due_until && !playing.finished() {
             let n = playing.next;

@@ -152,6 +152,38 @@ fn late_wake_sends_the_missed_frames_at_once() {
 }
 
 #[test]
+fn overload_sends_no_catch_up_bursts_but_a_single_stall_does() {
+    let t0 = Instant::now();
+    let mut p = Pacer::new();
+    p.add_stream(t0, S, config());
+    p.play(t0, S, vec![tone("x", 5000)], true);
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    let mut pass = |p: &mut Pacer, at_ms: u64, sent: &mut Vec<Sent>| {
+        let before = sent.len();
+        let now = t0 + Duration::from_millis(at_ms);
+        p.handle_timeout(now);
+        drain(p, now, sent, &mut events);
+        sent[before..].iter().map(|s| s.ts).collect::<Vec<u32>>()
+    };
+    let ts0 = pass(&mut p, 0, &mut sent)[0];
+    let frames =
+        |ts: Vec<u32>| -> Vec<u32> { ts.iter().map(|t| t.wrapping_sub(ts0) / 160).collect() };
+    // On time, then a 100 ms stall: frames 1..=5 were missed and all go out.
+    assert_eq!(frames(pass(&mut p, 20, &mut sent)), vec![1]);
+    assert_eq!(frames(pass(&mut p, 120, &mut sent)), vec![2, 3, 4, 5, 6]);
+    // Late again right after: overload. Only the current frame, the others are skipped.
+    assert_eq!(frames(pass(&mut p, 240, &mut sent)), vec![12]);
+    assert_eq!(frames(pass(&mut p, 330, &mut sent)), vec![16]);
+    // Back on time, then a new stall: catching up is allowed again.
+    assert_eq!(frames(pass(&mut p, 340, &mut sent)), vec![17]);
+    assert_eq!(frames(pass(&mut p, 420, &mut sent)), vec![18, 19, 20, 21]);
+    // Sequence numbers never jump: skipped frames were never sent (RFC 3550 §5.1).
+    for w in sent.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+    }
+}
+
+#[test]
 fn very_late_wake_is_bounded_and_skips_ahead_keeping_timestamps() {
     let t0 = Instant::now();
     let mut p = Pacer::new();
