@@ -46,6 +46,9 @@ pub struct BenchReport {
     pub packets_received: u64,
     /// Sequence-number holes seen by the receivers.
     pub packets_lost: u64,
+    /// Share of the machine's CPU time the hypervisor took during the window (`steal` in
+    /// /proc/stat), %: on a shared VM, what makes two runs differ.
+    pub steal_percent: f64,
 }
 
 impl fmt::Display for BenchReport {
@@ -73,7 +76,12 @@ impl fmt::Display for BenchReport {
         writeln!(f, "inter-packet gap max: {:.2} ms", self.gap_max_ms)?;
         writeln!(f, "packets sent: {}", self.packets_sent)?;
         writeln!(f, "packets received: {}", self.packets_received)?;
-        write!(f, "packets lost: {}", self.packets_lost)
+        writeln!(f, "packets lost: {}", self.packets_lost)?;
+        write!(
+            f,
+            "CPU stolen by the hypervisor: {:.1} % of the machine",
+            self.steal_percent
+        )
     }
 }
 
@@ -139,6 +147,7 @@ fn run_here(cfg: BenchConfig) -> Result<BenchReport, MediaError> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss_running = rss_bytes();
         let cpu0 = process_cpu_ticks();
+        let machine0 = machine_ticks();
         let sent0 = engine.packets_sent();
         let t0 = Instant::now();
         measuring.store(true, Ordering::Release);
@@ -146,6 +155,7 @@ fn run_here(cfg: BenchConfig) -> Result<BenchReport, MediaError> {
         measuring.store(false, Ordering::Release);
         let elapsed = t0.elapsed();
         let cpu1 = process_cpu_ticks();
+        let machine1 = machine_ticks();
         let sent1 = engine.packets_sent();
         Ok::<_, MediaError>((
             (
@@ -154,11 +164,12 @@ fn run_here(cfg: BenchConfig) -> Result<BenchReport, MediaError> {
                 cpu1.saturating_sub(cpu0),
                 sent1 - sent0,
                 elapsed,
+                (machine0, machine1),
             ),
             sessions,
         ))
     })?;
-    let (shards, rss_running, cpu_ticks, sent, elapsed) = report_inputs;
+    let (shards, rss_running, cpu_ticks, sent, elapsed, steal) = report_inputs;
     stop.store(true, Ordering::Release);
     let stats = join_receivers(receivers);
     drop(sessions);
@@ -172,9 +183,11 @@ fn run_here(cfg: BenchConfig) -> Result<BenchReport, MediaError> {
         rss_running.saturating_sub(rss_before),
         sent,
         &stats,
+        steal,
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     streams: usize,
     shards: usize,
@@ -183,7 +196,11 @@ fn report(
     rss_growth: u64,
     sent: u64,
     stats: &ReceiverStats,
+    steal: ((u64, u64), (u64, u64)),
 ) -> BenchReport {
+    let ((steal0, total0), (steal1, total1)) = steal;
+    let steal_percent =
+        steal1.saturating_sub(steal0) as f64 * 100.0 / total1.saturating_sub(total0).max(1) as f64;
     let secs = elapsed.as_secs_f64();
     let per_1000 = |ticks: u64| ticks as f64 / 100.0 / secs * 100.0 * 1000.0 / streams as f64;
     BenchReport {
@@ -199,6 +216,7 @@ fn report(
         packets_sent: sent,
         packets_received: stats.received,
         packets_lost: stats.lost,
+        steal_percent,
     }
 }
 
@@ -354,6 +372,25 @@ fn cpu_ticks_of(stat: &str) -> u64 {
     field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
+/// The machine's (steal, total) CPU ticks, from the first line of /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    std::fs::read_to_string("/proc/stat").map_or((0, 0), |s| machine_ticks_of(&s))
+}
+
+fn machine_ticks_of(stat: &str) -> (u64, u64) {
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total = fields.iter().take(8).sum();
+    (fields.get(7).copied().unwrap_or(0), total)
+}
+
 fn process_cpu_ticks() -> u64 {
     std::fs::read_to_string("/proc/self/stat").map_or(0, |s| cpu_ticks_of(&s))
 }
@@ -408,6 +445,17 @@ mod tests {
         assert_eq!(cpu_ticks_of(line), 281);
         assert_eq!(cpu_ticks_of("garbage"), 0);
         assert_eq!(cpu_ticks_of("1 (x) S"), 0);
+    }
+
+    #[test]
+    fn machine_stat_parsing() {
+        let stat =
+            "cpu  679925 0 185860 1725624 9208 0 32285 57328 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        let total = 679_925 + 185_860 + 1_725_624 + 9_208 + 32_285 + 57_328;
+        assert_eq!(machine_ticks_of(stat), (57_328, total));
+        // An old kernel without the steal column, and garbage: no steal.
+        assert_eq!(machine_ticks_of("cpu 1 2 3 4").0, 0);
+        assert_eq!(machine_ticks_of(""), (0, 0));
     }
 
     #[test]

@@ -95,7 +95,7 @@ struct Shared {
     runtime: Handle,
     ports: Arc<Ports>,
     /// One command channel per pacing shard.
-    shards: Arc<[UnboundedSender<Command>]>,
+    shards: Arc<[std::sync::mpsc::Sender<Command>]>,
     next_shard: AtomicUsize,
     next_session: AtomicU64,
     next_play: AtomicU64,
@@ -141,15 +141,11 @@ impl MediaEngine {
         let sent = Arc::new(AtomicU64::new(0));
         let mut senders = Vec::new();
         for index in 0..shards.max(1) {
-            let (tx, rx) = mpsc::unbounded_channel();
-            // Built here so a failure is reported to the caller, not lost in the thread.
-            let shard_runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?;
+            let (tx, rx) = std::sync::mpsc::channel();
             let (events, sent) = (event_tx.clone(), sent.clone());
             std::thread::Builder::new()
                 .name(format!("ld-media-pacer-{index}"))
-                .spawn(move || shard_runtime.block_on(shard::run(rx, events, sent)))?;
+                .spawn(move || shard::run(rx, events, sent))?;
             senders.push(tx);
         }
         let shared = Arc::new(Shared {

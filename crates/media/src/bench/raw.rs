@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    join_receivers, process_cpu_ticks, report, rss_bytes, start_receivers, workers, BenchConfig,
-    BenchReport, RECEIVERS,
+    join_receivers, machine_ticks, process_cpu_ticks, report, rss_bytes, start_receivers, workers,
+    BenchConfig, BenchReport, RECEIVERS,
 };
 use crate::rtp::RtpHeader;
 use crate::MediaError;
@@ -52,6 +52,7 @@ pub fn run_raw(cfg: &BenchConfig) -> Result<BenchReport, MediaError> {
     std::thread::sleep(Duration::from_secs(1));
     let rss_running = rss_bytes();
     let cpu0 = process_cpu_ticks();
+    let machine0 = machine_ticks();
     let sent0 = sent.load(Ordering::Relaxed);
     let m0 = Instant::now();
     measuring.store(true, Ordering::Release);
@@ -59,6 +60,7 @@ pub fn run_raw(cfg: &BenchConfig) -> Result<BenchReport, MediaError> {
     measuring.store(false, Ordering::Release);
     let elapsed = m0.elapsed();
     let cpu_ticks = process_cpu_ticks().saturating_sub(cpu0);
+    let machine1 = machine_ticks();
     let sent_n = sent.load(Ordering::Relaxed) - sent0;
     halt.store(true, Ordering::Release);
     for s in senders {
@@ -74,6 +76,7 @@ pub fn run_raw(cfg: &BenchConfig) -> Result<BenchReport, MediaError> {
         rss_running.saturating_sub(rss_before),
         sent_n,
         &stats,
+        (machine0, machine1),
     ))
 }
 

@@ -73,7 +73,7 @@ pub(super) struct RxContext {
     pub reset_latch: Arc<AtomicBool>,
     pub config: watch::Receiver<RxConfig>,
     pub commands: UnboundedReceiver<RxCommand>,
-    pub shards: Arc<[UnboundedSender<Command>]>,
+    pub shards: Arc<[std::sync::mpsc::Sender<Command>]>,
     pub events: UnboundedSender<MediaEvent>,
     pub stats: Arc<SendStats>,
     /// Our SSRC, for RTCP.
