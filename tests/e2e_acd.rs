@@ -30,6 +30,16 @@ fn site(
     queue: QueueSpec,
     phones: &mut dyn FnMut(&std::path::Path) -> Vec<(u16, Sipp)>,
 ) -> (Site, Vec<(u16, Sipp)>) {
+    site_with_plan(test, queue, agents::queue_dialplan, phones)
+}
+
+/// [`site`] with another dialplan, written by `plan` into the state dir.
+fn site_with_plan(
+    test: &str,
+    queue: QueueSpec,
+    plan: fn(&std::path::Path) -> PathBuf,
+    phones: &mut dyn FnMut(&std::path::Path) -> Vec<(u16, Sipp)>,
+) -> (Site, Vec<(u16, Sipp)>) {
     let state = state_dir(test);
     let pbx = Kamailio::start(&state, &[]);
     let phones = phones(&state);
@@ -41,7 +51,7 @@ fn site(
             phone.describe()
         );
     }
-    let plan = agents::queue_dialplan(&state);
+    let plan = plan(&state);
     let cfg = acdd::config(&state, true, Some(&plan));
     agents::append_acd(&cfg, &queue);
     let acdd = Acdd::start(&state, &cfg, &[]);
@@ -1042,4 +1052,119 @@ fn the_control_api_transfers_a_connected_call() {
         .0,
         404
     );
+}
+
+/// The queue plan with a post-call survey: when the agent hangs up first,
+/// the caller is asked for a mark (the question is the information message,
+/// a shipped prompt: no speech synthesis in the test).
+fn survey_dialplan(state: &std::path::Path) -> PathBuf {
+    let path = state.join("survey-plan.toml");
+    std::fs::write(
+        &path,
+        r#"[entries]
+default = "accueil"
+
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "file"
+
+[nodes.file]
+type = "queue"
+queue = "accueil"
+after = "enquete"
+
+[nodes.enquete]
+type = "survey"
+prompts = ["fr/information"]
+variable = "satisfaction"
+thanks = ["fr/rappel-confirme"]
+timeout = "10s"
+"#,
+    )
+    .expect("write the survey dialplan");
+    path
+}
+
+#[test]
+fn after_the_agent_hangs_up_the_caller_is_asked_for_a_mark() {
+    let _ports = serial();
+    let mut caller_rtp = RtpPeer::bind(41000);
+    // agent1 answers after 0.5 s and hangs up 2 s later.
+    let (site, phones) = site_with_plan(
+        "acd-survey",
+        QueueSpec {
+            members: &["agent1"],
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        },
+        survey_dialplan,
+        &mut |state| {
+            vec![(
+                1,
+                agents::phone(state, 1, Mode::answer(500, 2000), None, None),
+            )]
+        },
+    );
+    // The caller waits for acdd's BYE.
+    let mut caller = agents::caller(
+        &site.state,
+        &CallerSpec {
+            rtp_port: caller_rtp.port,
+            ..CallerSpec::citizen()
+        },
+    );
+    let answer = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
+        responses(&caller, 200, true, "INVITE").into_iter().next()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "never answered:\n{}\n{}",
+            caller.describe(),
+            site.log_tail()
+        )
+    });
+    let acdd_side = agents::sdp_audio_addr(answer.body())
+        .unwrap_or_else(|| panic!("no audio address in the 200: {}", answer.text));
+    // The agent's hang-up, as the ACD journals it.
+    let ended = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        let j = site.journal();
+        journal::first(&j, "call_ended")
+            .filter(|e| e["detail"]["by"] == "agent")
+            .and_then(|e| agents::epoch(e["at"].as_str()?))
+    })
+    .unwrap_or_else(|| panic!("agent1 never hung up:\n{}", site.log_tail()));
+    // The caller is still there and hears the question (energy after the
+    // agent left), then presses 4.
+    let heard = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        let loud = caller_rtp
+            .packets()
+            .iter()
+            .filter(|p| p.at > ended && p.rms() > 300.0)
+            .count();
+        (loud >= 50).then_some(loud)
+    });
+    assert!(
+        heard.is_some(),
+        "no survey question after the agent hung up:\n{}",
+        site.log_tail()
+    );
+    caller_rtp.send_digit(acdd_side, '4');
+    assert!(
+        caller.wait_success(Duration::from_secs(30)),
+        "the caller was not thanked and hung up by acdd:\n{}\n--- agent1\n{}\n--- acdd\n{}",
+        caller.describe(),
+        phone_n(&phones, 1).describe(),
+        site.log_tail()
+    );
+    let record = site.record(&the_call_id(&caller));
+    assert_eq!(record["outcome"], "answered", "{record}");
+    assert_eq!(record["agent"], "agent1", "{record}");
+    assert_eq!(record["variables"]["satisfaction"], "4", "{record}");
+    let path: Vec<&str> = record["ivr_path"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(path, ["accueil", "file", "enquete"], "{record}");
 }

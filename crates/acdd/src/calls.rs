@@ -170,6 +170,12 @@ pub async fn run(ctx: Arc<Ctx>, incoming: IncomingCall, shutdown: CancellationTo
                     info!(call_id = %facts.call_id, prompts = ?names, "playing");
                     current_play = Some(session.play(list, false));
                 }
+                Action::Unbridge => {
+                    // The agent hung up first and the plan goes on (a post-call survey):
+                    // the caller's stream plays prompts again instead of relaying the agent.
+                    info!(call_id = %facts.call_id, "agent gone, the plan goes on with the caller");
+                    ctx.media.unbridge(session.id());
+                }
                 Action::StopPlayback => {
                     // No PlaybackFinished is expected for what was cut.
                     current_play = None;

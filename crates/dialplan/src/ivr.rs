@@ -46,6 +46,9 @@ pub enum IvrEvent {
     /// The transfer asked by [`IvrAction::Transfer`] failed (REFER refused, partner busy…).
     /// On success the edge ends the call; the IVR needs no event.
     TransferFailed,
+    /// The agent the queue connected hung up first: the plan goes on at the queue node's
+    /// `after`, if it has one (see [`Ivr::continues_after_agent`]).
+    AgentHungUp,
 }
 
 /// What the edge must do for the call.
@@ -118,6 +121,7 @@ enum State {
     },
     Queued {
         next: Option<NodeId>,
+        after: Option<NodeId>,
     },
     Transferring {
         next: Option<NodeId>,
@@ -125,8 +129,11 @@ enum State {
     Recording {
         next: Option<NodeId>,
     },
-    /// The call was handed over (queue connected, callback offered): no `Hangup` from us.
-    HandedOver,
+    /// The call was handed over (queue connected, callback offered): no `Hangup` from us,
+    /// unless the agent hangs up first and the queue node has an `after`.
+    HandedOver {
+        after: Option<NodeId>,
+    },
     Finished,
 }
 
@@ -244,10 +251,13 @@ impl Ivr {
                 }
                 self.key(now, node, attempts, key);
             }
-            (IvrEvent::QueueResult(r), State::Queued { next }) => match r {
-                QueueResult::Connected => self.state = State::HandedOver,
+            (IvrEvent::QueueResult(r), State::Queued { next, after }) => match r {
+                QueueResult::Connected => self.state = State::HandedOver { after },
                 QueueResult::Returned => self.run(now, next),
             },
+            (IvrEvent::AgentHungUp, State::HandedOver { after: Some(after) }) => {
+                self.run(now, Some(after))
+            }
             (IvrEvent::TransferFailed, State::Transferring { next }) => self.run(now, next),
             (IvrEvent::RecordFinished, State::Recording { next }) => self.run(now, next),
             // A late event (after a timeout or hangup) or a digit no node waits for:
@@ -286,7 +296,13 @@ impl Ivr {
     /// True once the final `Hangup` was emitted (it may still be waiting in `poll_action`),
     /// or once the call was handed over (`OfferCallback`, `QueueResult::Connected`).
     pub fn is_finished(&self) -> bool {
-        matches!(self.state, State::Finished | State::HandedOver)
+        matches!(self.state, State::Finished | State::HandedOver { .. })
+    }
+
+    /// Connected to an agent through a queue node with an `after`: when the agent hangs up
+    /// first, the caller stays and [`IvrEvent::AgentHungUp`] runs that node.
+    pub fn continues_after_agent(&self) -> bool {
+        matches!(self.state, State::HandedOver { after: Some(_) })
     }
 
     /// Why the interpreter gave up, if it did (the step guard); the daemon logs it.
@@ -469,7 +485,7 @@ impl Ivr {
 
     fn offer_callback(&mut self) {
         self.actions.push_back(IvrAction::OfferCallback);
-        self.state = State::HandedOver;
+        self.state = State::HandedOver { after: None };
     }
 
     /// Walks nodes from `from` until one waits for something (or the call ends).
@@ -538,11 +554,14 @@ impl Ivr {
                     self.ask(now, id, 0);
                     return;
                 }
-                NodeKind::Queue { queue, next } => {
+                NodeKind::Queue { queue, next, after } => {
                     self.actions.push_back(IvrAction::Enqueue {
                         queue: queue.clone(),
                     });
-                    self.state = State::Queued { next: *next };
+                    self.state = State::Queued {
+                        next: *next,
+                        after: *after,
+                    };
                     return;
                 }
                 NodeKind::Goto { next } => cur = Some(*next),

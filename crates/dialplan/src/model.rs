@@ -102,6 +102,9 @@ pub enum NodeKind {
         queue: String,
         /// Where the call goes if the queue gives it back; `None` hangs up.
         next: Option<NodeId>,
+        /// Where the caller goes when the agent hangs up first (a post-call survey);
+        /// `None`: the call ends with the agent's hang-up.
+        after: Option<NodeId>,
     },
     Goto {
         next: NodeId,
@@ -180,8 +183,8 @@ impl NodeKind {
                 .chain(on_timeout)
                 .copied()
                 .collect(),
-            NodeKind::Queue { next, .. }
-            | NodeKind::Set { next, .. }
+            NodeKind::Queue { next, after, .. } => next.iter().chain(after).copied().collect(),
+            NodeKind::Set { next, .. }
             | NodeKind::Consent { next, .. }
             | NodeKind::Transfer { next, .. }
             | NodeKind::Voicemail { next, .. }

@@ -96,7 +96,7 @@ const KINDS: &[KindSpec] = &[
     },
     KindSpec {
         name: "queue",
-        keys: &["queue", "next"],
+        keys: &["queue", "next", "after"],
         parse: parse_queue,
     },
     KindSpec {
@@ -872,6 +872,7 @@ fn parse_menu(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
 
 fn parse_queue(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
     let next = n.next();
+    let after = n.node_ref("after");
     let known = n.cx.known_queues;
     let queue = n
         .required("queue", "a queue name (string)", |i| {
@@ -898,6 +899,7 @@ fn parse_queue(n: &mut NodeCx<'_, '_>) -> Option<NodeKind> {
     Some(NodeKind::Queue {
         queue: queue?,
         next: next.ok()?,
+        after: after.ok()?,
     })
 }
 

@@ -93,6 +93,9 @@ pub enum Action {
     Record { max: Duration },
     /// The caller accepted a callback: the ACD keeps their place.
     OfferCallback,
+    /// The agent hung up first and the plan goes on with the caller (a post-call survey):
+    /// stop relaying the agent's side into the caller's stream, so prompts play again.
+    Unbridge,
     /// While waiting the caller asked to be called back, keeping their
     /// place: at the number they call from (`None`, key 2) or at the one
     /// they typed (key 3, then the number and #). Answer with
@@ -194,8 +197,11 @@ pub struct Call {
     queue: Option<String>,
     /// An announcement plays over the hold music.
     announcing: bool,
-    /// Bridged to this agent.
+    /// The agent who took the call (kept for the record after they hang up).
     agent: Option<String>,
+    /// Handed to that agent right now (bridged, or being transferred by them): the IVR
+    /// does not hear the caller's keys.
+    talking: bool,
     connected_at: Option<Instant>,
     /// A callback was promised (the record says so).
     callback_promised: bool,
@@ -235,6 +241,7 @@ impl Call {
             queue: None,
             announcing: false,
             agent: None,
+            talking: false,
             connected_at: None,
             callback_promised: false,
             closing_after_play: false,
@@ -311,14 +318,14 @@ impl Call {
                 self.actions.push_back(Action::PlayHold);
             }
             MediaIn::PlaybackFinished => {
-                if !self.waiting && self.agent.is_none() && !self.with_partner {
+                if !self.waiting && !self.talking && !self.with_partner {
                     self.ivr.handle_event(now, IvrEvent::PlaybackFinished);
                     self.drain_ivr(now);
                 }
             }
             MediaIn::Dtmf(digit) if self.waiting => self.waiting_key(digit),
             MediaIn::Dtmf(digit) => {
-                if !self.waiting && self.agent.is_none() && !self.with_partner {
+                if !self.waiting && !self.talking && !self.with_partner {
                     self.ivr.handle_event(now, IvrEvent::Dtmf(digit));
                     self.drain_ivr(now);
                 }
@@ -373,13 +380,14 @@ impl Call {
 
     /// What the queue decided.
     pub fn handle_queue(&mut self, now: Instant, input: QueueIn) {
-        if self.state == State::Ended || (!self.waiting && self.agent.is_none()) {
+        if self.state == State::Ended || (!self.waiting && !self.talking) {
             return;
         }
         match input {
             QueueIn::Connected { agent } if self.agent.is_none() => {
                 self.waiting = false;
                 self.agent = Some(agent);
+                self.talking = true;
                 self.connected_at = Some(now);
                 self.announcing = false;
                 // The relay replaces the hold music; the IVR's part is over.
@@ -400,9 +408,17 @@ impl Call {
                 self.actions.push_back(Action::Play { prompts });
             }
             QueueIn::Announce { .. } => {}
-            QueueIn::AgentHungUp if self.agent.is_some() => {
-                self.actions.push_back(Action::Bye);
-                self.finish(now, Outcome::Answered, HangupSide::Agent, None);
+            QueueIn::AgentHungUp if self.talking => {
+                self.talking = false;
+                if self.ivr.continues_after_agent() {
+                    // The caller stays for what the plan has after the agent (a survey).
+                    self.actions.push_back(Action::Unbridge);
+                    self.ivr.handle_event(now, IvrEvent::AgentHungUp);
+                    self.drain_ivr(now);
+                } else {
+                    self.actions.push_back(Action::Bye);
+                    self.finish(now, Outcome::Answered, HangupSide::Agent, None);
+                }
             }
             QueueIn::AgentHungUp => {}
             QueueIn::CallbackPromised { prompts } if self.agent.is_none() => {
@@ -418,7 +434,7 @@ impl Call {
                 }
             }
             QueueIn::CallbackPromised { .. } => {}
-            QueueIn::AgentTransfer { target } if self.agent.is_some() || self.waiting => {
+            QueueIn::AgentTransfer { target } if self.talking || self.waiting => {
                 // Also the queue's overflow to a partner number while waiting.
                 self.waiting = false;
                 self.transfer_target = Some(target.clone());
@@ -563,10 +579,8 @@ impl Call {
         // An interpreter that stops asking for anything while the call is up
         // would leave the caller in silence forever: end the call instead —
         // unless the call went on to an agent or a callback.
-        let handed_over = self.agent.is_some()
-            || self.waiting
-            || self.after_answer.is_some()
-            || self.with_partner;
+        let handed_over =
+            self.talking || self.waiting || self.after_answer.is_some() || self.with_partner;
         if self.state != State::Ended && self.ivr.is_finished() && !handed_over {
             let outcome = if self.callback_promised {
                 Outcome::CallbackPromised

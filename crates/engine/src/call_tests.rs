@@ -635,3 +635,111 @@ fn a_callback_number_can_be_typed_while_waiting() {
     c.handle_media(t0, MediaIn::Dtmf('*'));
     assert_eq!(drain(&mut c), vec![Action::PlayHold]);
 }
+
+const AFTER_AGENT: &str = r#"
+[entries]
+default = "accueil"
+[nodes.accueil]
+type = "play"
+early = true
+prompts = ["fr/bienvenue"]
+next = "file"
+[nodes.file]
+type = "queue"
+queue = "accueil"
+after = "enquete"
+[nodes.enquete]
+type = "survey"
+prompts = ["fr/enquete"]
+variable = "satisfaction"
+thanks = ["fr/merci"]
+next = "fin"
+[nodes.fin]
+type = "hangup"
+"#;
+
+/// Queued with the plan above, then taken by agent3 at `t1`.
+fn connected_with_after(t0: Instant, t1: Instant) -> Call {
+    let mut c = call(AFTER_AGENT, t0);
+    drain(&mut c);
+    c.handle_media(t0, MediaIn::PlaybackFinished);
+    c.handle_sip(t0, SipIn::Ack);
+    drain(&mut c);
+    assert!(c.is_queued());
+    c.handle_queue(
+        t1,
+        QueueIn::Connected {
+            agent: "agent3".into(),
+        },
+    );
+    assert_eq!(drain(&mut c), vec![Action::StopPlayback]);
+    c
+}
+
+#[test]
+fn after_the_agent_hangs_up_the_caller_answers_the_survey() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_secs(30);
+    let mut c = connected_with_after(t0, t1);
+    // While talking, the caller's keys are for the agent, not the survey.
+    c.handle_media(t1, MediaIn::Dtmf('1'));
+    assert!(drain(&mut c).is_empty());
+    let t2 = t1 + Duration::from_secs(200);
+    c.handle_queue(t2, QueueIn::AgentHungUp);
+    assert_eq!(
+        drain(&mut c),
+        vec![
+            Action::Unbridge,
+            Action::Play {
+                prompts: vec![PromptItem::File("fr/enquete".into())]
+            }
+        ],
+        "the caller stays and hears the survey"
+    );
+    c.handle_media(t2, MediaIn::Dtmf('4'));
+    assert_eq!(
+        drain(&mut c),
+        vec![
+            Action::StopPlayback,
+            Action::Play {
+                prompts: vec![PromptItem::File("fr/merci".into())]
+            }
+        ]
+    );
+    c.handle_media(t2, MediaIn::PlaybackFinished);
+    let actions = drain(&mut c);
+    assert_eq!(actions[0], Action::Bye);
+    let Action::Finished(s) = &actions[1] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert_eq!(s.agent.as_deref(), Some("agent3"));
+    assert_eq!(s.connected_at, Some(t1));
+    assert_eq!(
+        s.variables.get("satisfaction").map(String::as_str),
+        Some("4")
+    );
+    assert_eq!(s.hangup_by, HangupSide::System);
+    assert_eq!(s.path, vec!["accueil", "file", "enquete", "fin"]);
+}
+
+#[test]
+fn a_caller_hanging_up_first_never_reaches_the_survey() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_secs(30);
+    let mut c = connected_with_after(t0, t1);
+    c.handle_sip(t1 + Duration::from_secs(60), SipIn::Bye);
+    let actions = drain(&mut c);
+    let Some(Action::Finished(s)) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(
+        (s.outcome, s.hangup_by),
+        (Outcome::Answered, HangupSide::Caller)
+    );
+    assert_eq!(s.agent.as_deref(), Some("agent3"));
+    assert!(s.variables.is_empty());
+    // A late hang-up report of the agent changes nothing.
+    c.handle_queue(t1 + Duration::from_secs(61), QueueIn::AgentHungUp);
+    assert!(drain(&mut c).is_empty());
+}
