@@ -21,7 +21,7 @@ const SPEECH_RMS: f64 = 300.0;
 /// reachable from its first offer), then acdd with the agents and the queue.
 struct Site {
     state: PathBuf,
-    _pbx: Kamailio,
+    pbx: Kamailio,
     acdd: Acdd,
 }
 
@@ -30,18 +30,37 @@ fn site(
     queue: QueueSpec,
     phones: &mut dyn FnMut(&std::path::Path) -> Vec<(u16, Sipp)>,
 ) -> (Site, Vec<(u16, Sipp)>) {
-    site_with_plan(test, queue, agents::queue_dialplan, phones)
+    site_with(test, queue, SiteOptions::default(), phones)
 }
 
-/// [`site`] with another dialplan, written by `plan` into the state dir.
-fn site_with_plan(
+/// What a test changes in [`site`].
+struct SiteOptions {
+    /// Writes the dialplan into the state dir.
+    plan: fn(&std::path::Path) -> PathBuf,
+    /// Kamailio config defines (e.g. `AUTH_INVITE`).
+    pbx_defines: &'static [&'static str],
+    /// The control API on 127.0.0.1:5081.
+    control_api: bool,
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        SiteOptions {
+            plan: agents::queue_dialplan,
+            pbx_defines: &[],
+            control_api: false,
+        }
+    }
+}
+
+fn site_with(
     test: &str,
     queue: QueueSpec,
-    plan: fn(&std::path::Path) -> PathBuf,
+    options: SiteOptions,
     phones: &mut dyn FnMut(&std::path::Path) -> Vec<(u16, Sipp)>,
 ) -> (Site, Vec<(u16, Sipp)>) {
     let state = state_dir(test);
-    let pbx = Kamailio::start(&state, &[]);
+    let pbx = Kamailio::start(&state, options.pbx_defines);
     let phones = phones(&state);
     for (n, phone) in &phones {
         let aor = format!("agent{n}");
@@ -51,20 +70,18 @@ fn site_with_plan(
             phone.describe()
         );
     }
-    let plan = plan(&state);
+    let plan = (options.plan)(&state);
     let cfg = acdd::config(&state, true, Some(&plan));
     agents::append_acd(&cfg, &queue);
+    if options.control_api {
+        let mut text = std::fs::read_to_string(&cfg).expect("read the config");
+        text.push_str("\n[control]\nlisten = \"127.0.0.1:5081\"\n");
+        std::fs::write(&cfg, text).expect("write the config");
+    }
     let acdd = Acdd::start(&state, &cfg, &[]);
     pbx.wait_registered("acd", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("acdd never registered on the PBX:\n{}", acdd.log()));
-    (
-        Site {
-            state,
-            _pbx: pbx,
-            acdd,
-        },
-        phones,
-    )
+    (Site { state, pbx, acdd }, phones)
 }
 
 impl Site {
@@ -739,28 +756,26 @@ fn agent_status(port: u16, agent: &str) -> (String, bool) {
 #[test]
 fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
     let _ports = serial();
-    let state = state_dir("acd-features");
-    let pbx = Kamailio::start(&state, &[]);
-    let phone = agents::phone(&state, 1, Mode::answer(500, 2000), None, None);
-    assert!(pbx
-        .wait_registered("agent1", Duration::from_secs(10))
-        .is_some());
-    let plan = agents::queue_dialplan(&state);
-    let cfg = acdd::config(&state, true, Some(&plan));
-    agents::append_acd(
-        &cfg,
-        &QueueSpec {
+    let (site, phones) = site_with(
+        "acd-features",
+        QueueSpec {
             members: &["agent1"],
             ring_timeout: "4s",
             wrap_up: "1s",
         },
+        SiteOptions {
+            pbx_defines: &[],
+            control_api: true,
+            ..SiteOptions::default()
+        },
+        &mut |state| {
+            vec![(
+                1,
+                agents::phone(state, 1, Mode::answer(500, 2000), None, None),
+            )]
+        },
     );
-    let mut text = std::fs::read_to_string(&cfg).expect("read the config");
-    text.push_str("\n[control]\nlisten = \"127.0.0.1:5081\"\n");
-    std::fs::write(&cfg, text).expect("write the config");
-    let acdd = Acdd::start(&state, &cfg, &[]);
-    pbx.wait_registered("acd", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    let (state, acdd, phone) = (&site.state, &site.acdd, phone_n(&phones, 1));
     // The phone answers the reachability probes.
     let reachable =
         ligne_directe_e2e::wait_for(Duration::from_secs(15), Duration::from_millis(200), || {
@@ -775,7 +790,7 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
 
     // agent1 dials *52 from a desk phone (From user agent1): paused.
     let mut code = agents::caller_to(
-        &state,
+        state,
         &CallerSpec {
             name: "pause-code",
             from_user: "agent1",
@@ -796,7 +811,7 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
 
     // A caller arrives: the paused agent is not rung.
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(&state, &CallerSpec::citizen());
+    let mut caller = agents::caller(state, &CallerSpec::citizen());
     let (code_waiting, waiting) =
         ligne_directe_e2e::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             let (code, body) = agents::http(5081, "GET", "/api/v1/status");
@@ -929,28 +944,29 @@ fn an_agent_transfers_the_caller_by_refer_to_a_partner() {
 #[test]
 fn agents_are_rung_through_a_pbx_that_challenges_invites() {
     let _ports = serial();
-    let state = state_dir("acd-407");
-    // AUTH_INVITE: the PBX answers 407 to INVITEs from its own users (acd).
-    let pbx = Kamailio::start(&state, &["AUTH_INVITE"]);
-    let phone = agents::phone(&state, 1, Mode::answer(500, 2000), None, None);
-    assert!(pbx
-        .wait_registered("agent1", Duration::from_secs(10))
-        .is_some());
-    let plan = agents::queue_dialplan(&state);
-    let cfg = acdd::config(&state, true, Some(&plan));
-    agents::append_acd(
-        &cfg,
-        &QueueSpec {
+    let (site, phones) = site_with(
+        "acd-407",
+        QueueSpec {
             members: &["agent1"],
             ring_timeout: "4s",
             wrap_up: "1s",
         },
+        SiteOptions {
+            pbx_defines: &["AUTH_INVITE"],
+            control_api: false,
+            ..SiteOptions::default()
+        },
+        &mut |state| {
+            vec![(
+                1,
+                agents::phone(state, 1, Mode::answer(500, 2000), None, None),
+            )]
+        },
     );
-    let acdd = Acdd::start(&state, &cfg, &[]);
-    pbx.wait_registered("acd", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    // AUTH_INVITE: the PBX answers 407 to INVITEs from its own users (acd).
+    let (state, acdd, pbx, phone) = (&site.state, &site.acdd, &site.pbx, phone_n(&phones, 1));
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(&state, &CallerSpec::citizen());
+    let mut caller = agents::caller(state, &CallerSpec::citizen());
     assert!(
         caller.wait_success(Duration::from_secs(60)),
         "{}\n--- agent1\n{}\n--- acdd\n{}",
@@ -979,35 +995,32 @@ fn agents_are_rung_through_a_pbx_that_challenges_invites() {
 #[test]
 fn the_control_api_transfers_a_connected_call() {
     let _ports = serial();
-    let state = state_dir("acd-api-transfer");
-    let pbx = Kamailio::start(&state, &[]);
-    // agent1 answers and stays; agent5 (the partner) answers and hangs up 2 s later.
-    let _agent = agents::phone(&state, 1, Mode::answer(500, 0), None, None);
-    let partner = agents::phone(&state, 5, Mode::answer(500, 2000), None, None);
-    for aor in ["agent1", "agent5"] {
-        assert!(
-            pbx.wait_registered(aor, Duration::from_secs(10)).is_some(),
-            "{aor}"
-        );
-    }
-    let plan = agents::queue_dialplan(&state);
-    let cfg = acdd::config(&state, true, Some(&plan));
-    agents::append_acd(
-        &cfg,
-        &QueueSpec {
+    let (site, phones) = site_with(
+        "acd-api-transfer",
+        QueueSpec {
             members: &["agent1"],
             ring_timeout: "4s",
             wrap_up: "1s",
         },
+        SiteOptions {
+            pbx_defines: &[],
+            control_api: true,
+            ..SiteOptions::default()
+        },
+        &mut |state| {
+            vec![
+                // agent1 answers and stays; agent5 (the partner) answers and hangs up 2 s later.
+                (1, agents::phone(state, 1, Mode::answer(500, 0), None, None)),
+                (
+                    5,
+                    agents::phone(state, 5, Mode::answer(500, 2000), None, None),
+                ),
+            ]
+        },
     );
-    let mut text = std::fs::read_to_string(&cfg).expect("read the config");
-    text.push_str("\n[control]\nlisten = \"127.0.0.1:5081\"\n");
-    std::fs::write(&cfg, text).expect("write the config");
-    let acdd = Acdd::start(&state, &cfg, &[]);
-    pbx.wait_registered("acd", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("acdd never registered:\n{}", acdd.log()));
+    let (state, acdd, partner) = (&site.state, &site.acdd, phone_n(&phones, 5));
     let _caller_rtp = RtpListener::bind(41000);
-    let mut caller = agents::caller(&state, &CallerSpec::citizen());
+    let mut caller = agents::caller(state, &CallerSpec::citizen());
     // Connected to agent1: the API says on_call.
     let connected = wait_for(Duration::from_secs(40), Duration::from_millis(200), || {
         (agent_status(5081, "agent1").0 == "on_call").then_some(())
@@ -1092,14 +1105,17 @@ fn after_the_agent_hangs_up_the_caller_is_asked_for_a_mark() {
     let _ports = serial();
     let mut caller_rtp = RtpPeer::bind(41000);
     // agent1 answers after 0.5 s and hangs up 2 s later.
-    let (site, phones) = site_with_plan(
+    let (site, phones) = site_with(
         "acd-survey",
         QueueSpec {
             members: &["agent1"],
             ring_timeout: "4s",
             wrap_up: "1s",
         },
-        survey_dialplan,
+        SiteOptions {
+            plan: survey_dialplan,
+            ..SiteOptions::default()
+        },
         &mut |state| {
             vec![(
                 1,
