@@ -92,6 +92,23 @@ impl Site {
         lines[lines.len().saturating_sub(150)..].join("\n")
     }
 
+    /// Waits for acdd's 200 OK to the caller's INVITE; returns the audio
+    /// address of its SDP (where the caller's phone sends its RTP).
+    fn answered(&self, caller: &Sipp) -> std::net::SocketAddr {
+        let answer = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
+            responses(caller, 200, true, "INVITE").into_iter().next()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "never answered:\n{}\n{}",
+                caller.describe(),
+                self.log_tail()
+            )
+        });
+        agents::sdp_audio_addr(answer.body())
+            .unwrap_or_else(|| panic!("no audio address in the 200: {}", answer.text))
+    }
+
     fn journal(&self) -> Vec<Value> {
         journal::read(&self.acdd.config)
     }
@@ -201,18 +218,7 @@ fn agent1_no_answer_agent2_busy_agent3_answers_and_is_bridged_with_audio_both_wa
     );
     // Once answered, the caller speaks all along (SIPp's sample played
     // backwards, 28 s) to acdd's SDP address.
-    let answer = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
-        responses(&caller, 200, true, "INVITE").into_iter().next()
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "never answered:\n{}\n{}",
-            caller.describe(),
-            site.log_tail()
-        )
-    });
-    let acdd_caller_side = agents::sdp_audio_addr(answer.body())
-        .unwrap_or_else(|| panic!("no audio address in the 200: {}", answer.text));
+    let acdd_caller_side = site.answered(&caller);
     let speech_bytes = agents::reversed_speech(4);
     caller_rtp.send_alaw(acdd_caller_side, speech_bytes.clone());
     // Once agent3 has the ACK, it speaks (SIPp's sample, twice) to acdd's
@@ -589,17 +595,12 @@ fn a_callback_requested_at_position_3_is_placed_when_its_turn_comes() {
     // Caller 3 calls from agent6's number (a phone the PBX can reach) and
     // presses 2 once in the line, at position 3.
     let mut c3 = agents::caller(&site.state, &spec(3, "caller3", "agent6"));
-    let answered3 = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
-        responses(&c3, 200, true, "INVITE").into_iter().next()
-    })
-    .unwrap_or_else(|| panic!("caller 3 never answered:\n{}", c3.describe()));
+    let acdd_side = site.answered(&c3);
     let c3_id = the_call_id(&c3);
     let queued3 = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
         journal::arrival_position(&site.journal(), &c3_id)
     });
     assert_eq!(queued3, Some(3), "caller 3 joins the line at position 3");
-    let acdd_side = agents::sdp_audio_addr(answered3.body())
-        .unwrap_or_else(|| panic!("no audio address in the 200: {}", answered3.text));
     let pressed = agents::epoch_now();
     c3_rtp.send_digit(acdd_side, '2');
     assert!(
@@ -1131,18 +1132,7 @@ fn after_the_agent_hangs_up_the_caller_is_asked_for_a_mark() {
             ..CallerSpec::citizen()
         },
     );
-    let answer = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
-        responses(&caller, 200, true, "INVITE").into_iter().next()
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "never answered:\n{}\n{}",
-            caller.describe(),
-            site.log_tail()
-        )
-    });
-    let acdd_side = agents::sdp_audio_addr(answer.body())
-        .unwrap_or_else(|| panic!("no audio address in the 200: {}", answer.text));
+    let acdd_side = site.answered(&caller);
     // The agent's hang-up, as the ACD journals it.
     let ended = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
         let j = site.journal();
