@@ -190,11 +190,7 @@ fn agent1_no_answer_agent2_busy_agent3_answers_and_is_bridged_with_audio_both_wa
     let mut agent_rtp = RtpPeer::bind(42100);
     let (site, phones) = site(
         "acd-seq",
-        QueueSpec {
-            members: &["agent1", "agent2", "agent3"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1", "agent2", "agent3"]),
         &mut |state| {
             vec![
                 (1, agents::phone(state, 1, Mode::NoAnswer, None, None)),
@@ -354,11 +350,7 @@ fn ten_callers_and_three_agents_are_all_served_in_arrival_order() {
     // Each agent answers after 1 s and hangs up 2 s later.
     let (site, phones) = site(
         "acd-fifo",
-        QueueSpec {
-            members: &["agent1", "agent2", "agent3"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1", "agent2", "agent3"]),
         &mut |state| {
             (1..=3)
                 .map(|n| {
@@ -458,20 +450,12 @@ fn an_agent_hanging_up_mid_call_ends_the_callers_leg() {
     let _ports = serial();
     let _caller_rtp = RtpListener::bind(41000);
     // agent1 answers after 0.5 s and hangs up 3 s later.
-    let (site, phones) = site(
-        "acd-agent-bye",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
-        &mut |state| {
-            vec![(
-                1,
-                agents::phone(state, 1, Mode::answer(500, 3000), None, None),
-            )]
-        },
-    );
+    let (site, phones) = site("acd-agent-bye", QueueSpec::of(&["agent1"]), &mut |state| {
+        vec![(
+            1,
+            agents::phone(state, 1, Mode::answer(500, 3000), None, None),
+        )]
+    });
     // The caller waits for acdd's BYE (at most the 60 s below).
     let mut caller = agents::caller(&site.state, &CallerSpec::citizen());
     let ok = caller.wait_success(Duration::from_secs(60));
@@ -526,36 +510,28 @@ fn a_callback_requested_at_position_3_is_placed_when_its_turn_comes() {
     // (40 s: time for three more callers to arrive, ~9 s of early media
     // each), then 5 s calls. agent6 plays the citizen's phone, called back:
     // answers after 0.5 s, hangs up 2 s later.
-    let (site, phones) = site(
-        "acd-callback",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
-        &mut |state| {
-            vec![
-                (
+    let (site, phones) = site("acd-callback", QueueSpec::of(&["agent1"]), &mut |state| {
+        vec![
+            (
+                1,
+                agents::phone(
+                    state,
                     1,
-                    agents::phone(
-                        state,
-                        1,
-                        Mode::Answer {
-                            ring_ms: 500,
-                            first_talk_ms: 40_000,
-                            talk_ms: 5000,
-                        },
-                        None,
-                        None,
-                    ),
+                    Mode::Answer {
+                        ring_ms: 500,
+                        first_talk_ms: 40_000,
+                        talk_ms: 5000,
+                    },
+                    None,
+                    None,
                 ),
-                (
-                    6,
-                    agents::phone(state, 6, Mode::answer(500, 2000), None, None),
-                ),
-            ]
-        },
-    );
+            ),
+            (
+                6,
+                agents::phone(state, 6, Mode::answer(500, 2000), None, None),
+            ),
+        ]
+    });
     let agent = phone_n(&phones, 1);
     let citizen = phone_n(&phones, 6);
     let spec = |i: u16, name: &'static str, from_user: &'static str| CallerSpec {
@@ -759,11 +735,7 @@ fn feature_codes_and_the_control_api_pause_and_resume_an_agent() {
     let _ports = serial();
     let (site, phones) = site_with(
         "acd-features",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1"]),
         SiteOptions {
             pbx_defines: &[],
             control_api: true,
@@ -866,33 +838,25 @@ fn an_agent_transfers_the_caller_by_refer_to_a_partner() {
     let _caller_rtp = RtpListener::bind(41000);
     // agent1 answers after 0.5 s and transfers to agent5 (a SIPp phone that
     // answers after 0.5 s and hangs up 2 s later).
-    let (site, phones) = site(
-        "acd-transfer",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
-        &mut |state| {
-            vec![
-                (
+    let (site, phones) = site("acd-transfer", QueueSpec::of(&["agent1"]), &mut |state| {
+        vec![
+            (
+                1,
+                agents::phone_refer(
+                    state,
                     1,
-                    agents::phone_refer(
-                        state,
-                        1,
-                        Mode::Transfer { ring_ms: 500 },
-                        None,
-                        None,
-                        "sip:agent5@127.0.0.1",
-                    ),
+                    Mode::Transfer { ring_ms: 500 },
+                    None,
+                    None,
+                    "sip:agent5@127.0.0.1",
                 ),
-                (
-                    5,
-                    agents::phone(state, 5, Mode::answer(500, 2000), None, None),
-                ),
-            ]
-        },
-    );
+            ),
+            (
+                5,
+                agents::phone(state, 5, Mode::answer(500, 2000), None, None),
+            ),
+        ]
+    });
     let mut caller = agents::caller(&site.state, &CallerSpec::citizen());
     let ok = caller.wait_success(Duration::from_secs(60));
     let agent = phone_n(&phones, 1);
@@ -947,11 +911,7 @@ fn agents_are_rung_through_a_pbx_that_challenges_invites() {
     let _ports = serial();
     let (site, phones) = site_with(
         "acd-407",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1"]),
         SiteOptions {
             pbx_defines: &["AUTH_INVITE"],
             control_api: false,
@@ -998,11 +958,7 @@ fn the_control_api_transfers_a_connected_call() {
     let _ports = serial();
     let (site, phones) = site_with(
         "acd-api-transfer",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1"]),
         SiteOptions {
             pbx_defines: &[],
             control_api: true,
@@ -1108,11 +1064,7 @@ fn after_the_agent_hangs_up_the_caller_is_asked_for_a_mark() {
     // agent1 answers after 0.5 s and hangs up 2 s later.
     let (site, phones) = site_with(
         "acd-survey",
-        QueueSpec {
-            members: &["agent1"],
-            ring_timeout: "4s",
-            wrap_up: "1s",
-        },
+        QueueSpec::of(&["agent1"]),
         SiteOptions {
             plan: survey_dialplan,
             ..SiteOptions::default()

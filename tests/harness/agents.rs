@@ -30,6 +30,17 @@ pub struct QueueSpec<'a> {
     pub wrap_up: &'a str,
 }
 
+impl QueueSpec<'static> {
+    /// `accueil` with these members in order, ringing each 4 s, 1 s of wrap-up.
+    pub fn of(members: &'static [&'static str]) -> QueueSpec<'static> {
+        QueueSpec {
+            members,
+            ring_timeout: "4s",
+            wrap_up: "1s",
+        }
+    }
+}
+
 /// Appends `[[agents]]` and `[queues.accueil]` to a config written by
 /// [`crate::acdd::config`] (plain TOML: the tables go after its own).
 pub fn append_acd(config: &Path, queue: &QueueSpec) {
